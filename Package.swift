@@ -1,0 +1,143 @@
+// swift-tools-version:6.0
+// Vigil: market-anomaly surveillance. Layout and dependency rule: ../shared/DESIGN.md and README.md.
+//   executables -> Agent / Collector libraries -> Common modules -> swift-server libraries
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "vigil",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vigil-agent", targets: ["vigil-agent"]),
+        .library(name: "VigilDetection", targets: ["VigilDetection"]),
+        .library(name: "VigilWire", targets: ["VigilWire"]),
+        .library(name: "VigilAgent", targets: ["VigilAgent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
+    ],
+    targets: [
+        // MARK: Common
+        .systemLibrary(
+            name: "CCurl",
+            path: "Common/CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "VigilWire",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Common/Wire",
+            exclude: ["Protos"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VigilDetection",
+            path: "Common/Detection",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VigilTelemetry",
+            dependencies: [
+                "VigilWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Common/Telemetry",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VigilHTTP",
+            dependencies: [
+                "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Common/HTTP",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Agent
+        .target(
+            name: "VigilSpool",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Agent/Sources/VigilSpool",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VigilFeeds",
+            dependencies: [
+                "VigilDetection", "VigilHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            path: "Agent/Sources/VigilFeeds",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VigilAgent",
+            dependencies: [
+                "VigilDetection", "VigilWire", "VigilTelemetry", "VigilHTTP", "VigilSpool", "VigilFeeds",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Agent/Sources/VigilAgent",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "vigil-agent",
+            dependencies: [
+                "VigilAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Agent/Sources/vigil-agent",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        // A process the spool crash test runs and kills with SIGKILL mid-append.
+        .executableTarget(
+            name: "vigil-spool-crash-writer",
+            dependencies: ["VigilSpool"],
+            path: "Tests/Tools/spool-crash-writer",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "DetectionTests", dependencies: ["VigilDetection"], path: "Tests/DetectionTests", swiftSettings: swiftSettings),
+        .testTarget(name: "WireTests", dependencies: ["VigilWire"], path: "Tests/WireTests", resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPTests", dependencies: ["VigilHTTP"], path: "Tests/HTTPTests", swiftSettings: swiftSettings),
+        .testTarget(name: "SpoolTests", dependencies: ["VigilSpool"], path: "Tests/SpoolTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FeedsTests",
+            dependencies: ["VigilFeeds", "VigilHTTP"],
+            path: "Tests/FeedsTests",
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["VigilAgent", "VigilHTTP", "VigilWire", "VigilTelemetry"],
+            path: "Tests/AgentTests",
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
