@@ -35,6 +35,7 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(name: "CZlib", path: "Common/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "VigilWire",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "VigilHTTP",
             dependencies: [
-                "CCurl",
+                "CCurl", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Common/HTTP",
