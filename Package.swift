@@ -38,7 +38,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Common/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "VigilWire",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["VigilDetection", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Common/Wire",
             exclude: ["Protos"],
             swiftSettings: swiftSettings
@@ -123,7 +123,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "DetectionTests", dependencies: ["VigilDetection"], path: "Tests/DetectionTests", swiftSettings: swiftSettings),
-        .testTarget(name: "WireTests", dependencies: ["VigilWire"], path: "Tests/WireTests", resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(name: "WireTests", dependencies: ["VigilWire", "VigilDetection"], path: "Tests/WireTests", resources: [.copy("Golden")], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPTests", dependencies: ["VigilHTTP"], path: "Tests/HTTPTests", swiftSettings: swiftSettings),
         .testTarget(name: "SpoolTests", dependencies: ["VigilSpool"], path: "Tests/SpoolTests", swiftSettings: swiftSettings),
         .testTarget(
