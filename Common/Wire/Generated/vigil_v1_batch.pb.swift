@@ -144,6 +144,10 @@ public nonisolated struct Vigil_V1_Batch: Sendable {
   /// Corporate actions seen by the feeds (splits, dividends): context for explaining price moves.
   public var corporateActions: [Vigil_V1_CorporateAction] = []
 
+  /// W3C traceparent of the agent span that sealed the batch. The agent also sends it as the HTTP `traceparent`
+  /// header; the field keeps the link when a batch is re-sent after a restart or relayed by a proxy.
+  public var traceparent: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -391,7 +395,7 @@ nonisolated extension Vigil_V1_Tier: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Vigil_V1_Batch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Batch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_id\0\u{1}sequence\0\u{3}created_unix_nanos\0\u{3}config_version\0\u{1}series\0\u{1}detections\0\u{3}resource_spans\0\u{3}agent_version\0\u{3}corporate_actions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_id\0\u{1}sequence\0\u{3}created_unix_nanos\0\u{3}config_version\0\u{1}series\0\u{1}detections\0\u{3}resource_spans\0\u{3}agent_version\0\u{3}corporate_actions\0\u{1}traceparent\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -408,6 +412,7 @@ nonisolated extension Vigil_V1_Batch: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.resourceSpans) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.agentVersion) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.corporateActions) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.traceparent) }()
       default: break
       }
     }
@@ -441,6 +446,9 @@ nonisolated extension Vigil_V1_Batch: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.corporateActions.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.corporateActions, fieldNumber: 9)
     }
+    if !self.traceparent.isEmpty {
+      try visitor.visitSingularStringField(value: self.traceparent, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -454,6 +462,7 @@ nonisolated extension Vigil_V1_Batch: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.resourceSpans != rhs.resourceSpans {return false}
     if lhs.agentVersion != rhs.agentVersion {return false}
     if lhs.corporateActions != rhs.corporateActions {return false}
+    if lhs.traceparent != rhs.traceparent {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
