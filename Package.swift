@@ -124,6 +124,16 @@ let package = Package(
         ),
         .testTarget(name: "DetectionTests", dependencies: ["VigilDetection"], path: "Tests/DetectionTests", swiftSettings: swiftSettings),
         .testTarget(name: "WireTests", dependencies: ["VigilWire", "VigilDetection"], path: "Tests/WireTests", resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TelemetryTests",
+            dependencies: [
+                "VigilTelemetry", "VigilWire",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Tests/TelemetryTests",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "HTTPTests", dependencies: ["VigilHTTP"], path: "Tests/HTTPTests", swiftSettings: swiftSettings),
         .testTarget(name: "SpoolTests", dependencies: ["VigilSpool"], path: "Tests/SpoolTests", swiftSettings: swiftSettings),
         .testTarget(
