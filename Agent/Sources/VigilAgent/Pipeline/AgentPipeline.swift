@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import Metrics
+import Tracing
+import VigilDetection
+import VigilFeeds
+import VigilSpool
+import VigilTelemetry
+import VigilWire
+
+/// Normalizer → Features/Tier-1 → Batcher → Spool, for every feed of the agent.
+///
+/// An actor: feeds run concurrently, but each series' detector state and the batch being built have one owner, so
+/// per-symbol order holds without locks. A sealed batch is appended to the spool before anything else happens; when
+/// the spool is full under `when_full: block`, that append waits, which holds this actor's callers — the feeds —
+/// back: the agent's backpressure.
+public actor AgentPipeline {
+    public struct Identity: Sendable {
+        public var agentID: String
+        public var agentVersion: String
+        public var configVersion: String
+        public init(agentID: String, agentVersion: String, configVersion: String) {
+            self.agentID = agentID
+            self.agentVersion = agentVersion
+            self.configVersion = configVersion
+        }
+    }
+
+    private var identity: Identity
+    private var normalizer: Normalizer
+    private var engine: DetectionEngine
+    private var batcher: Batcher
+    private var sequences: SequenceAllocator
+    private let spool: Spool
+    private let deadLetters: DeadLetterQueue?
+    private let tracer: VigilTracer
+    private let onSealed: @Sendable () -> Void
+    private let logger: Logger
+    private let maxSpansPerBatch: Int
+    private let metrics = PipelineMetrics()
+
+    public init(
+        identity: Identity, normalizer: Normalizer, detectors: DetectorConfig, batcher: BatcherConfiguration, sequences: SequenceAllocator,
+        spool: Spool, deadLetters: DeadLetterQueue?, tracer: VigilTracer, maxSpansPerBatch: Int = 512, logger: Logger,
+        onSealed: @escaping @Sendable () -> Void
+    ) {
+        self.identity = identity
+        self.normalizer = normalizer
+        self.engine = DetectionEngine(configuration: detectors)
+        self.batcher = Batcher(configuration: batcher)
+        self.sequences = sequences
+        self.spool = spool
+        self.deadLetters = deadLetters
+        self.tracer = tracer
+        self.maxSpansPerBatch = maxSpansPerBatch
+        self.logger = logger
+        self.onSealed = onSealed
+    }
+
+    /// Runs one feed poll through the pipeline. `context` is the poll span's context: the normalize and detect spans
+    /// are its children, and each detection carries the detect span's ids.
+    public func ingest(_ poll: FeedPoll, feed: String, context: ServiceContext) async throws {
+        let normalized = tracer.withSpan("agent.normalizer.normalize", context: context) { span in
+            let result = normalizer.normalize(poll, feed: feed, deadLetters: deadLetters)
+            span.attributes["vigil.bars.in"] = poll.records.count
+            span.attributes["vigil.bars.rejected"] = result.rejects.count
+            return result
+        }
+        for event in poll.events { batcher.add(event.wire) }
+        guard !normalized.bars.isEmpty else { return }
+        let detectSpan = tracer.startSpan("agent.detector.detect", context: context)
+        let trace = detectSpan.spanContext
+        batcher.notePoll(trace: context.spanContext)
+        let started = ContinuousClock.now
+        var detectionCount = 0
+        for bar in normalized.bars {
+            let score = engine.score(bar)
+            batcher.add(bar, feed: feed, anomalyScore: score.anomalyScore)
+            if score.isAlert {
+                for detection in score.detections(symbol: bar.symbol, timestamp: bar.timestamp) {
+                    batcher.add(detection, intervalSeconds: bar.intervalSeconds, anomalyScore: score.anomalyScore, trace: trace)
+                    metrics.detections[detection.detector.index].increment()
+                    detectionCount += 1
+                }
+            }
+            if batcher.isFull { try await seal(trigger: .size) }
+        }
+        metrics.detectDuration.recordDuration(since: started)
+        metrics.barsProcessed.increment(by: normalized.bars.count)
+        detectSpan.attributes["vigil.bars"] = normalized.bars.count
+        detectSpan.attributes["vigil.detections"] = detectionCount
+        detectSpan.end()
+        if batcher.isDue() { try await seal(trigger: .age) }
+    }
+
+    /// Seals the pending batch when its age limit passed; the runtime calls this on a timer.
+    public func sealIfDue() async throws {
+        if batcher.isDue() { try await seal(trigger: .age) }
+    }
+
+    /// Time until the pending batch is due, nil when nothing is pending.
+    public func timeUntilDue() -> Duration? { batcher.timeUntilDue() }
+
+    /// Seals whatever is pending (SIGTERM, end of a finite feed) and forces it to disk.
+    public func flush(trigger: Batcher.Trigger = .flush) async throws {
+        if !batcher.isEmpty { try await seal(trigger: trigger) }
+        try spool.flush()
+    }
+
+    public func reconfigure(detectors: DetectorConfig, batcher configuration: BatcherConfiguration, configVersion: String) {
+        engine.reconfigure(detectors)
+        batcher.configuration = configuration
+        identity.configVersion = configVersion
+    }
+
+    public var seriesCount: Int { engine.seriesCount }
+
+    private func seal(trigger: Batcher.Trigger) async throws {
+        var context = ServiceContext.topLevel
+        context.spanContext = batcher.leadTrace
+        let span = tracer.startSpan("agent.batcher.seal", context: context)
+        let sequence = try sequences.allocate()
+        span.attributes["vigil.batch.sequence"] = Int64(truncatingIfNeeded: sequence)
+        span.attributes["vigil.batch.trigger"] = trigger.rawValue
+        span.attributes["vigil.batch.bars"] = batcher.barCount
+        // The seal span itself ends before encoding, so it travels in this batch; the spool append and ship spans
+        // (children of it) ride in a later one.
+        span.end()
+        let spans = tracer.recorder.drain(limit: maxSpansPerBatch)
+        let resourceSpans =
+            spans.isEmpty
+            ? []
+            : [
+                Opentelemetry_Proto_Trace_V1_ResourceSpans(
+                    spans: spans,
+                    resource: [
+                        ("service.name", "vigil-agent"), ("service.version", identity.agentVersion), ("vigil.agent.id", identity.agentID),
+                    ], scope: "vigil-agent", version: identity.agentVersion)
+            ]
+        let sealed = try batcher.seal(
+            agentID: identity.agentID, agentVersion: identity.agentVersion, sequence: sequence, configVersion: identity.configVersion,
+            spans: resourceSpans, traceparent: span.spanContext.traceparent)
+        metrics.sealed(trigger).increment()
+        metrics.batchBars.record(sealed.barCount)
+        metrics.batchBytes.record(sealed.batch.count)
+        let appendSpan = tracer.startSpan("agent.spool.append", context: span.context)
+        defer { appendSpan.end() }
+        do {
+            try await spool.append(id: sequence, payload: sealed.encoded())
+        } catch {
+            appendSpan.recordError(error)
+            logger.error("Cannot append a batch to the spool.", metadata: ["batch.sequence": "\(sequence)", "error.message": "\(error)"])
+            throw error
+        }
+        onSealed()
+    }
+}
+
+struct PipelineMetrics: Sendable {
+    let detections = DetectorKind.allCases.map { Counter(label: MetricName.detections, dimensions: [("detector", $0.rawValue)]) }
+    let barsProcessed = Counter(label: MetricName.barsProcessed)
+    let detectDuration = Metrics.Timer(label: MetricName.detectDuration)
+    let batchBars = Recorder(label: MetricName.batchBars)
+    let batchBytes = Recorder(label: MetricName.batchBytes)
+
+    func sealed(_ trigger: Batcher.Trigger) -> Counter {
+        Counter(label: MetricName.batchesSealed, dimensions: [("trigger", trigger.rawValue)])
+    }
+}
+
+extension DetectorKind {
+    var index: Int { DetectorKind.allCases.firstIndex(of: self) ?? 0 }
+}
+
+extension CorporateEvent {
+    var wire: Vigil_V1_CorporateAction {
+        var action = Vigil_V1_CorporateAction()
+        action.symbol = symbol
+        action.timestampMs = timestamp
+        switch kind {
+        case .split(let numerator, let denominator):
+            action.kind = .split
+            action.value = denominator == 0 ? 0 : numerator / denominator
+            action.description_p = "\(numerator):\(denominator)"
+        case .dividend(let amount):
+            action.kind = .dividend
+            action.value = amount
+        }
+        return action
+    }
+}
+
+extension Metrics.Timer {
+    /// Records the time elapsed since `start` on the monotonic clock.
+    func recordDuration(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let (seconds, attoseconds) = elapsed.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,37 @@
+import VigilDetection
+
+/// Tier-1 state for every series the agent has seen: one `SeriesDetector` per (symbol, interval), fixed size each.
+public struct DetectionEngine: Sendable {
+    struct Key: Hashable {
+        var symbol: String
+        var interval: Int32
+    }
+
+    public private(set) var configuration: DetectorConfig
+    private var states: [Key: SeriesDetector] = [:]
+
+    public init(configuration: DetectorConfig) {
+        self.configuration = configuration
+    }
+
+    public var seriesCount: Int { states.count }
+
+    /// Scores one normalized bar, updating that series' state.
+    @inlinable
+    public mutating func score(_ bar: Bar) -> BarScore {
+        scoreSlow(bar)
+    }
+
+    @usableFromInline
+    mutating func scoreSlow(_ bar: Bar) -> BarScore {
+        let key = Key(symbol: bar.symbol, interval: bar.intervalSeconds)
+        let configuration = configuration
+        return states[key, default: SeriesDetector(config: configuration)].update(bar)
+    }
+
+    /// New thresholds apply from the next bar; every series keeps what it has learned (SIGHUP reload).
+    public mutating func reconfigure(_ configuration: DetectorConfig) {
+        self.configuration = configuration
+        for key in states.keys { states[key]?.reconfigure(configuration) }
+    }
+}
