@@ -58,7 +58,7 @@ struct SpoolConfigurationTests {
 
         let partial = try JSONDecoder().decode(
             SpoolConfiguration.self,
-            from: Data(#"{"directory": "/data/spool", "fsync": "interval", "whenFull": "dropOldest"}"#.utf8)
+            from: Data(#"{"directory": "/data/spool", "fsync": "interval", "whenFull": "drop_oldest"}"#.utf8)
         )
         #expect(partial.directory == "/data/spool")
         #expect(partial.fsync == .interval)
