@@ -16,6 +16,8 @@ public enum MetricName {
     public static let feedRetries = "vigil_agent_feed_retries_total"
     public static let feedBreakerState = "vigil_agent_feed_breaker_state"
     public static let feedRequestDuration = "vigil_agent_feed_request_duration_seconds"
+    public static let feedEvents = "vigil_agent_feed_events_total"
+    public static let deadLetterWriteErrors = "vigil_agent_deadletter_write_errors_total"
     public static let normalizerBars = "vigil_agent_normalizer_bars_total"
     public static let normalizerRejects = "vigil_agent_normalizer_rejects_total"
     public static let deadLetterRecords = "vigil_agent_deadletter_records_total"
@@ -61,13 +63,15 @@ public enum MetricCatalogue {
     public static let all: [MetricDescriptor] = [
         .init(name: MetricName.spansRecorded, type: .counter, help: "Finished spans recorded for export.", labels: ["component"]),
         .init(name: MetricName.spansDropped, type: .counter, help: "Finished spans dropped because the span buffer was full.", labels: ["component"]),
-        .init(name: MetricName.feedPolls, type: .counter, help: "Feed polls by outcome (ok, error, throttled, breaker_open).", labels: ["feed", "outcome"]),
+        .init(name: MetricName.feedPolls, type: .counter, help: "Feed polls by outcome (success, partial, failure).", labels: ["feed", "outcome"]),
         .init(name: MetricName.feedBars, type: .counter, help: "Raw bars produced by each feed before normalization.", labels: ["feed"]),
         .init(name: MetricName.feedErrors, type: .counter, help: "Feed errors by reason.", labels: ["feed", "reason"]),
         .init(name: MetricName.feedNullEntries, type: .counter, help: "Null entries skipped inside provider quote arrays.", labels: ["feed"]),
         .init(name: MetricName.feedRetries, type: .counter, help: "Feed request retries.", labels: ["feed"]),
         .init(name: MetricName.feedBreakerState, type: .gauge, help: "Circuit breaker state per feed: 0 closed, 1 half-open, 2 open.", labels: ["feed"]),
         .init(name: MetricName.feedRequestDuration, type: .histogram, help: "Feed HTTP request duration in seconds.", labels: ["feed"]),
+        .init(name: MetricName.feedEvents, type: .counter, help: "Corporate actions (splits, dividends) reported by feeds.", labels: ["feed"]),
+        .init(name: MetricName.deadLetterWriteErrors, type: .counter, help: "Rejected records that could not be written to the dead-letter file.", labels: []),
         .init(name: MetricName.normalizerBars, type: .counter, help: "Bars that passed normalization.", labels: []),
         .init(name: MetricName.normalizerRejects, type: .counter, help: "Bars rejected by the normalizer, by reason.", labels: ["reason"]),
         .init(name: MetricName.deadLetterRecords, type: .counter, help: "Records written to the dead-letter file, by reason.", labels: ["reason"]),

@@ -27,7 +27,9 @@ public actor AgentPipeline {
     }
 
     private var identity: Identity
-    private var normalizer: Normalizer
+    /// One normalizer per feed: its per-symbol clock must not make two feeds of the same symbol reject each other.
+    private var normalizers: [String: Normalizer] = [:]
+    private var normalizerConfiguration: NormalizerConfiguration
     private var engine: DetectionEngine
     private var batcher: Batcher
     private var sequences: SequenceAllocator
@@ -38,14 +40,36 @@ public actor AgentPipeline {
     private let logger: Logger
     private let maxSpansPerBatch: Int
     private let metrics = PipelineMetrics()
+    /// Sealed batches not yet in the spool (an append was interrupted); appended before anything newer.
+    private var unspooled: [(sequence: UInt64, payload: [UInt8])] = []
+    /// The actor is re-entrant at every `await`; this FIFO lock keeps one ingest/seal/flush at a time, so a spool
+    /// append that waits for space holds every feed back instead of letting the others pile up sealed batches.
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    private func acquire() async {
+        if !busy {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func release() {
+        if waiters.isEmpty {
+            busy = false
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
 
     public init(
-        identity: Identity, normalizer: Normalizer, detectors: DetectorConfig, batcher: BatcherConfiguration, sequences: SequenceAllocator,
+        identity: Identity, normalizer: NormalizerConfiguration, detectors: DetectorConfig, batcher: BatcherConfiguration, sequences: SequenceAllocator,
         spool: Spool, deadLetters: DeadLetterQueue?, tracer: VigilTracer, maxSpansPerBatch: Int = 512, logger: Logger,
         onSealed: @escaping @Sendable () -> Void
     ) {
         self.identity = identity
-        self.normalizer = normalizer
+        self.normalizerConfiguration = normalizer
         self.engine = DetectionEngine(configuration: detectors)
         self.batcher = Batcher(configuration: batcher)
         self.sequences = sequences
@@ -60,12 +84,14 @@ public actor AgentPipeline {
     /// Runs one feed poll through the pipeline. `context` is the poll span's context: the normalize and detect spans
     /// are its children, and each detection carries the detect span's ids.
     public func ingest(_ poll: FeedPoll, feed: String, context: ServiceContext) async throws {
-        let normalized = tracer.withSpan("agent.normalizer.normalize", context: context) { span in
-            let result = normalizer.normalize(poll, feed: feed, deadLetters: deadLetters)
-            span.attributes["vigil.bars.in"] = poll.records.count
-            span.attributes["vigil.bars.rejected"] = result.rejects.count
-            return result
+        await acquire()
+        defer { release() }
+        // The normalizer opens its own span; running it inside the poll's context makes that span the poll's child.
+        var normalizer = normalizers.removeValue(forKey: feed) ?? Normalizer(configuration: normalizerConfiguration)
+        let normalized = ServiceContext.withValue(context) {
+            normalizer.normalize(poll, feed: feed, deadLetters: deadLetters)
         }
+        normalizers[feed] = normalizer
         for event in poll.events { batcher.add(event.wire) }
         guard !normalized.bars.isEmpty else { return }
         let detectSpan = tracer.startSpan("agent.detector.detect", context: context)
@@ -95,6 +121,8 @@ public actor AgentPipeline {
 
     /// Seals the pending batch when its age limit passed; the runtime calls this on a timer.
     public func sealIfDue() async throws {
+        await acquire()
+        defer { release() }
         if batcher.isDue() { try await seal(trigger: .age) }
     }
 
@@ -103,9 +131,14 @@ public actor AgentPipeline {
 
     /// Seals whatever is pending (SIGTERM, end of a finite feed) and forces it to disk.
     public func flush(trigger: Batcher.Trigger = .flush) async throws {
-        if !batcher.isEmpty { try await seal(trigger: trigger) }
+        await acquire()
+        defer { release() }
+        if !batcher.isEmpty { try await seal(trigger: trigger) } else { try await appendUnspooled() }
         try spool.flush()
     }
+
+    /// Bars sealed but not yet durable (an append was interrupted, e.g. by shutdown while the spool was full).
+    public var unspooledBatches: Int { unspooled.count }
 
     public func reconfigure(detectors: DetectorConfig, batcher configuration: BatcherConfiguration, configVersion: String) {
         engine.reconfigure(detectors)
@@ -143,16 +176,26 @@ public actor AgentPipeline {
         metrics.sealed(trigger).increment()
         metrics.batchBars.record(sealed.barCount)
         metrics.batchBytes.record(sealed.batch.count)
+        unspooled.append((sequence, sealed.encoded()))
         let appendSpan = tracer.startSpan("agent.spool.append", context: span.context)
         defer { appendSpan.end() }
         do {
-            try await spool.append(id: sequence, payload: sealed.encoded())
+            try await appendUnspooled()
         } catch {
             appendSpan.recordError(error)
-            logger.error("Cannot append a batch to the spool.", metadata: ["batch.sequence": "\(sequence)", "error.message": "\(error)"])
+            if !(error is CancellationError) {
+                logger.error("Cannot append a batch to the spool.", metadata: ["batch.sequence": "\(sequence)", "error.message": "\(error)"])
+            }
             throw error
         }
-        onSealed()
+    }
+
+    private func appendUnspooled() async throws {
+        while let first = unspooled.first {
+            try await spool.append(id: first.sequence, payload: first.payload)
+            unspooled.removeFirst()
+            onSealed()
+        }
     }
 }
 

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import Tracing
+import UnixSignals
+import VigilFeeds
+import VigilHTTP
+import VigilSpool
+import VigilTelemetry
+
+/// The agent version reported in batches, logs and `vigil_agent_info`.
+public let vigilAgentVersion = "0.1.0"
+
+/// Builds the agent from its configuration and runs it until SIGTERM/SIGINT (or, with `exitWhenDrained`, until every
+/// finite feed ended and the collector acknowledged everything).
+///
+/// Services, in start order: spool (interval fsync), shipper, pipeline (feeds, batch timer, SIGHUP reload), admin
+/// port. swift-service-lifecycle stops them in reverse order, so on SIGTERM the admin port closes, the pipeline seals
+/// what it holds into the spool, the shipper finishes the request in flight, and the spool syncs last.
+public struct AgentRuntime: Sendable {
+    public var config: AgentConfig
+    public var configPath: String?
+    public var exitWhenDrained: Bool
+
+    public init(config: AgentConfig, configPath: String?, exitWhenDrained: Bool = false) {
+        self.config = config.resolvingPaths()
+        self.configPath = configPath
+        self.exitWhenDrained = exitWhenDrained
+    }
+
+    public func run(registry: PrometheusCollectorRegistry, tracer: VigilTracer, logger: Logger) async throws {
+        let config = self.config
+        try FileManager.default.createDirectory(atPath: config.agent.dataDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: config.spool.directory, withIntermediateDirectories: true)
+        let spool = try Spool(configuration: config.spool, logger: logger)
+        let sequences = try SequenceAllocator(path: config.agent.dataDir + "/sequence", floor: spool.lastRecordID ?? 0)
+        let deadLetters = DeadLetterQueue(configuration: config.deadLetter, logger: logger)
+        let token = try config.collector.resolveToken()
+        if token == nil {
+            logger.warning("No collector token configured; batches are sent without Authorization.", metadata: ["collector.token_env": "\(config.collector.tokenEnv)"])
+        }
+        let client = HTTPClient(userAgent: "vigil-agent/\(vigilAgentVersion)")
+        let shipper = Shipper(
+            configuration: config.collector, token: token, spool: spool, client: client, tracer: tracer,
+            deadLetterPath: config.agent.dataDir + "/deadletter-batches.jsonl", logger: logger)
+        let identity = AgentPipeline.Identity(agentID: config.agent.id, agentVersion: vigilAgentVersion, configVersion: config.version)
+        let pipeline = AgentPipeline(
+            identity: identity, normalizer: config.normalizer, detectors: config.detection, batcher: config.batch,
+            sequences: sequences, spool: spool, deadLetters: deadLetters, tracer: tracer,
+            maxSpansPerBatch: config.tracing.enabled ? config.tracing.maxSpansPerBatch : 0, logger: logger,
+            onSealed: { shipper.notify() })
+        let health = AgentHealth()
+        let dependencies = FeedDependencies(httpClient: client, logger: logger)
+        var feeds: [String: any Feed] = [:]
+        for feedConfig in config.feeds {
+            do {
+                feeds[feedConfig.name] = try FeedFactory.makeFeed(feedConfig, dependencies: dependencies)
+            } catch {
+                throw AgentError(code: .config, message: "feed \(feedConfig.name): \(error)")
+            }
+        }
+        let info = AgentInfoMetric(agentID: config.agent.id)
+        info.set(configVersion: config.version)
+        Metrics.Gauge(label: MetricName.agentUp).record(Date().timeIntervalSince1970)
+
+        let groupBox = Mutex<ServiceGroup?>(nil)
+        let pipelineService = PipelineService(
+            config: config, configPath: configPath, feeds: feeds, pipeline: pipeline, spool: spool, dependencies: dependencies,
+            health: health, info: info, tracer: tracer, exitWhenDrained: exitWhenDrained, logger: logger,
+            onDone: { await groupBox.withLock { $0 }?.triggerGracefulShutdown() })
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: SpoolService(spool: spool)),
+            .init(service: shipper),
+            .init(service: pipelineService),
+        ]
+        if config.admin.enabled {
+            let admin = try AdminServer(
+                listen: config.admin.listen, registry: registry, health: health, beforeScrape: { spool.refreshGauges() }, logger: logger)
+            services.append(.init(service: admin))
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        groupBox.withLock { $0 = group }
+        logger.info(
+            "Agent starting.",
+            metadata: [
+                "agent.id": "\(config.agent.id)", "agent.version": "\(vigilAgentVersion)", "config.version": "\(config.version)",
+                "feeds": "\(config.feeds.map(\.name).joined(separator: ","))", "spool.pending": "\(spool.stats.pendingRecords)",
+                "collector.url": "\(config.collector.url)",
+            ])
+        try await group.run()
+        spool.close()
+        logger.info("Agent stopped.", metadata: ["spool.pending": "\(spool.stats.pendingRecords)"])
+    }
+}
+
+/// Runs the spool's own housekeeping (interval fsync, gauges) as a service.
+struct SpoolService: Service {
+    let spool: Spool
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await spool.run()
+        } onGracefulShutdown: {
+            try? spool.flush()
+        }
+        try? spool.flush()
+    }
+}
+
+/// `vigil_agent_info{agent_id, version, config_version} 1`; the old series is removed when the config changes.
+final class AgentInfoMetric: Sendable {
+    let agentID: String
+    private let current = Mutex<(version: String, gauge: Metrics.Gauge)?>(nil)
+
+    init(agentID: String) { self.agentID = agentID }
+
+    func set(configVersion: String) {
+        if current.withLock({ $0?.version == configVersion }) { return }
+        let gauge = Metrics.Gauge(
+            label: MetricName.agentInfo, dimensions: [("agent_id", agentID), ("version", vigilAgentVersion), ("config_version", configVersion)])
+        gauge.record(1)
+        let previous = current.withLock { old -> Metrics.Gauge? in
+            defer { old = (configVersion, gauge) }
+            return old?.gauge
+        }
+        previous?.destroy()
+    }
+}
