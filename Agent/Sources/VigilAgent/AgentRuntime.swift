@@ -102,11 +102,8 @@ struct SpoolService: Service {
     let spool: Spool
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            await spool.run()
-        } onGracefulShutdown: {
-            try? spool.flush()
-        }
+        // The spool's loop runs until cancelled; the last sync happens after the services above it stopped.
+        try? await cancelWhenGracefulShutdown { await spool.run() }
         try? spool.flush()
     }
 }

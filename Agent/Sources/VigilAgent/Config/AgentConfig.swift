@@ -48,14 +48,22 @@ public struct AgentConfig: ValidatableConfig, Sendable, Equatable {
         problems += batch.validationProblems(path: "batch")
         problems += spool.validate().map { ConfigProblem(path: "spool", message: $0) }
         problems += detection.validate().map { ConfigProblem(path: "detection", message: $0) }
-        problems += normalizer.validate(path: "normalizer").map { ConfigProblem(path: "", message: $0) }
-        problems += deadLetter.validate(path: "dead_letter").map { ConfigProblem(path: "", message: $0) }
+        problems += normalizer.validate(path: "normalizer").map(Self.problem)
+        problems += deadLetter.validate(path: "dead_letter").map(Self.problem)
         if feeds.isEmpty { problems.append(ConfigProblem(path: "feeds", message: "at least one feed is required")) }
-        problems += FeedConfiguration.validate(feeds).map { ConfigProblem(path: "", message: $0) }
+        problems += FeedConfiguration.validate(feeds).map(Self.problem)
         problems += admin.validationProblems()
         problems += logging.validationProblems()
         problems += tracing.validationProblems()
         return problems
+    }
+
+    /// Feed and normalizer problems come as "path.camelKey: message"; show the keys as they are written in the file.
+    static func problem(_ text: String) -> ConfigProblem {
+        guard let separator = text.range(of: ": ") else { return ConfigProblem(path: "", message: text) }
+        let path = text[..<separator.lowerBound].split(separator: ".", omittingEmptySubsequences: false)
+            .map { ConfigLoader.snakeCase(String($0)) }.joined(separator: ".")
+        return ConfigProblem(path: path, message: String(text[separator.upperBound...]))
     }
 
     /// Paths derived from `agent.data_dir` where the file left them at their defaults.

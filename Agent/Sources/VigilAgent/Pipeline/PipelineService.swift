@@ -215,7 +215,7 @@ final class PipelineService: Service, Sendable {
         while !Task.isCancelled && !Task.isShuttingDownGracefully && spool.stats.pendingRecords > 0 {
             try? await Task.sleep(for: .milliseconds(100))
         }
-        logger.info("Spool drained: the collector acknowledged every batch.")
+        if spool.stats.pendingRecords == 0 { logger.info("Spool drained: the collector acknowledged every batch.") }
     }
 
     private func watchReloadSignals() async {
