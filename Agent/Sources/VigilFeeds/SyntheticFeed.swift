@@ -23,7 +23,9 @@ public struct SyntheticFeedConfiguration: Codable, Sendable, Hashable {
     /// `flash_crash`). Default: all.
     public var anomalyKinds: [AnomalyKind]?
     /// Key `startTimestamp`. First bar time, ms since the epoch. Default: the wall clock at start, rounded down to
-    /// the interval (so live demos show current times); set it for reproducible runs.
+    /// the interval (so live demos show current times) when ticking at most in real time; a faster run starts
+    /// `maxTicks` (else 100 000) intervals in the past, so its bars never lie in the future (the normalizer rejects
+    /// those). Set it for reproducible runs.
     public var startTimestamp: Int64?
     /// Key `maxTicks`. Stop after this many ticks. Default: never.
     public var maxTicks: Int?
@@ -138,7 +140,10 @@ public actor SyntheticFeed: Feed {
         self.metrics = FeedMetrics(feed: configuration.name, factory: metricsFactory)
         let interval = Int32(clamping: max(1, configuration.intervalSeconds))
         let intervalMillis = Int64(interval) * 1000
-        let start = configuration.startTimestamp ?? (clock.wallMillis / intervalMillis * intervalMillis)
+        let now = clock.wallMillis / intervalMillis * intervalMillis
+        let realTime = configuration.tickRate > 0 && configuration.tickRate * Double(interval) <= 1
+        let history = realTime ? 0 : Int64(configuration.maxTicks ?? 100_000)
+        let start = configuration.startTimestamp ?? (now - history * intervalMillis)
         let market = SyntheticMarket(
             seed: configuration.seed,
             symbols: configuration.symbols,

@@ -34,6 +34,8 @@ public final class Shipper: Service, Sendable {
     private let wakeup = WakeupSignal()
     private let endpoint: String
     private let metrics: ShipperMetrics
+    /// Totals for the stop log line (the counters above go to Prometheus and cannot be read back).
+    private let totals = Mutex<(batches: Int, bars: Int, deadLettered: Int)>((0, 0, 0))
 
     public enum Outcome: Equatable, Sendable {
         case acked(duplicate: Bool)
@@ -90,6 +92,7 @@ public final class Shipper: Service, Sendable {
                 attempt = 0
                 deadLetters.append(record: record, reason: reason)
                 metrics.deadLettered.increment()
+                totals.withLock { $0.deadLettered += 1 }
                 logger.error(
                     "Collector rejected a batch permanently; moved it to the dead-letter file.",
                     metadata: ["batch.sequence": "\(record.id)", "error.message": "\(reason)", "deadletter.path": "\(deadLetters.path)"])
@@ -109,7 +112,13 @@ public final class Shipper: Service, Sendable {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
-        logger.info("Shipper stopped.", metadata: ["spool.pending": "\(spool.stats.pendingRecords)"])
+        let sent = totals.withLock { $0 }
+        logger.info(
+            "Shipper stopped.",
+            metadata: [
+                "spool.pending": "\(spool.stats.pendingRecords)", "shipper.batches_acked": "\(sent.batches)", "shipper.bars_acked": "\(sent.bars)",
+                "shipper.batches_dead_lettered": "\(sent.deadLettered)",
+            ])
     }
 
     /// One delivery attempt of one spooled batch.
@@ -164,6 +173,10 @@ public final class Shipper: Service, Sendable {
             metrics.outcome(duplicate ? "duplicate" : "acked").increment()
             metrics.batchesAcked.increment()
             metrics.barsAcked.increment(by: envelope.barCount)
+            totals.withLock {
+                $0.batches += 1
+                $0.bars += envelope.barCount
+            }
         case .retry(_, let reason):
             metrics.outcome(reason == "unauthorized" ? "unauthorized" : "retryable").increment()
             span.setStatus(SpanStatus(code: .error, message: "HTTP \(response.status)"))
