@@ -177,11 +177,13 @@ public final class HTTPClient: Sendable {
 
     private func checkin(_ box: HandleBox) {
         // A handle whose transfer failed may hold a half-dead connection; start the next request on a fresh one.
-        let keep = !box.poisoned && pool.withLock { handles -> Bool in
-            guard handles.count < maxPooledHandles else { return false }
-            handles.append(box)
-            return true
-        }
+        let keep =
+            !box.poisoned
+            && pool.withLock { handles -> Bool in
+                guard handles.count < maxPooledHandles else { return false }
+                handles.append(box)
+                return true
+            }
         if !keep { curl_easy_cleanup(box.handle) }
     }
 }

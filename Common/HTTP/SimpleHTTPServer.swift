@@ -2,9 +2,9 @@ import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A request as `SimpleHTTPServer` hands it to its handler. Header names are lowercased.
@@ -64,9 +64,9 @@ public final class SimpleHTTPServer: Sendable {
         self.host = host
         self.maxBodyBytes = maxBodyBytes
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw SimpleHTTPServerError(message: "socket() failed: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1

@@ -68,17 +68,22 @@ public enum MetricCatalogue {
         .init(name: MetricName.feedErrors, type: .counter, help: "Feed errors by reason.", labels: ["feed", "reason"]),
         .init(name: MetricName.feedNullEntries, type: .counter, help: "Null entries skipped inside provider quote arrays.", labels: ["feed"]),
         .init(name: MetricName.feedRetries, type: .counter, help: "Feed request retries.", labels: ["feed"]),
-        .init(name: MetricName.feedBreakerState, type: .gauge, help: "Circuit breaker state per feed: 0 closed, 1 half-open, 2 open.", labels: ["feed"]),
+        .init(
+            name: MetricName.feedBreakerState, type: .gauge, help: "Circuit breaker state per feed: 0 closed, 1 half-open, 2 open.", labels: ["feed"]),
         .init(name: MetricName.feedRequestDuration, type: .histogram, help: "Feed HTTP request duration in seconds.", labels: ["feed"]),
         .init(name: MetricName.feedEvents, type: .counter, help: "Corporate actions (splits, dividends) reported by feeds.", labels: ["feed"]),
-        .init(name: MetricName.deadLetterWriteErrors, type: .counter, help: "Rejected records that could not be written to the dead-letter file.", labels: []),
+        .init(
+            name: MetricName.deadLetterWriteErrors, type: .counter, help: "Rejected records that could not be written to the dead-letter file.",
+            labels: []),
         .init(name: MetricName.normalizerBars, type: .counter, help: "Bars that passed normalization.", labels: []),
         .init(name: MetricName.normalizerRejects, type: .counter, help: "Bars rejected by the normalizer, by reason.", labels: ["reason"]),
         .init(name: MetricName.deadLetterRecords, type: .counter, help: "Records written to the dead-letter file, by reason.", labels: ["reason"]),
         .init(name: MetricName.detections, type: .counter, help: "Tier-1 detections raised, by detector.", labels: ["detector"]),
         .init(name: MetricName.barsProcessed, type: .counter, help: "Bars scored by the Tier-1 detectors.", labels: []),
         .init(name: MetricName.detectDuration, type: .histogram, help: "Time to run Tier-1 detection over one feed poll, in seconds.", labels: []),
-        .init(name: MetricName.batchesSealed, type: .counter, help: "Batches sealed by the batcher, by trigger (size, age, shutdown).", labels: ["trigger"]),
+        .init(
+            name: MetricName.batchesSealed, type: .counter, help: "Batches sealed by the batcher, by trigger (size, age, shutdown).",
+            labels: ["trigger"]),
         .init(name: MetricName.batchBars, type: .histogram, help: "Bars per sealed batch.", labels: []),
         .init(name: MetricName.batchBytes, type: .histogram, help: "Encoded size of sealed batches in bytes.", labels: []),
         .init(name: MetricName.spoolBytes, type: .gauge, help: "Bytes held in the spool.", labels: []),
@@ -87,16 +92,23 @@ public enum MetricCatalogue {
         .init(name: MetricName.spoolOldestAge, type: .gauge, help: "Age of the oldest unacknowledged batch in the spool, in seconds.", labels: []),
         .init(name: MetricName.spoolAppends, type: .counter, help: "Batches appended to the spool.", labels: []),
         .init(name: MetricName.spoolDropped, type: .counter, help: "Spool records lost, by reason (full_drop_oldest, corrupt).", labels: ["reason"]),
-        .init(name: MetricName.spoolTruncatedBytes, type: .counter, help: "Bytes of torn records cut from the spool tail during recovery.", labels: []),
+        .init(
+            name: MetricName.spoolTruncatedBytes, type: .counter, help: "Bytes of torn records cut from the spool tail during recovery.", labels: []),
         .init(name: MetricName.spoolFsyncDuration, type: .histogram, help: "Spool fsync duration in seconds.", labels: []),
-        .init(name: MetricName.shipperRequests, type: .counter, help: "Batch shipments by outcome (acked, duplicate, retryable, permanent, transport).", labels: ["outcome"]),
+        .init(
+            name: MetricName.shipperRequests, type: .counter, help: "Batch shipments by outcome (acked, duplicate, retryable, permanent, transport).",
+            labels: ["outcome"]),
         .init(name: MetricName.shipperDuration, type: .histogram, help: "Batch shipment request latency in seconds.", labels: []),
         .init(name: MetricName.shipperRetries, type: .counter, help: "Batch shipment retries, by reason.", labels: ["reason"]),
         .init(name: MetricName.shipperBatchesAcked, type: .counter, help: "Batches acknowledged by the collector.", labels: []),
         .init(name: MetricName.shipperBarsAcked, type: .counter, help: "Bars in batches acknowledged by the collector.", labels: []),
-        .init(name: MetricName.shipperDeadLettered, type: .counter, help: "Batches the collector rejected permanently, moved to the dead-letter queue.", labels: []),
+        .init(
+            name: MetricName.shipperDeadLettered, type: .counter, help: "Batches the collector rejected permanently, moved to the dead-letter queue.",
+            labels: []),
         .init(name: MetricName.shipperLag, type: .gauge, help: "Sealed batches not yet acknowledged.", labels: []),
-        .init(name: MetricName.agentInfo, type: .gauge, help: "Agent identity: always 1, labels carry agent id, version and config version.", labels: ["agent_id", "version", "config_version"]),
+        .init(
+            name: MetricName.agentInfo, type: .gauge, help: "Agent identity: always 1, labels carry agent id, version and config version.",
+            labels: ["agent_id", "version", "config_version"]),
         .init(name: MetricName.agentUp, type: .gauge, help: "Unix time at which the agent process started, in seconds.", labels: []),
         .init(name: MetricName.configReloads, type: .counter, help: "Configuration reloads (SIGHUP) by outcome.", labels: ["outcome"]),
     ]

@@ -119,11 +119,13 @@ public final class VigilSpan: Tracing.Span, Sendable {
 
     public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
         let endTime = instant().nanosecondsSinceEpoch
-        guard let finished = state.withLock({ state -> State? in
-            guard !state.ended else { return nil }
-            state.ended = true
-            return state
-        }) else { return }
+        guard
+            let finished = state.withLock({ state -> State? in
+                guard !state.ended else { return nil }
+                state.ended = true
+                return state
+            })
+        else { return }
         var span = Opentelemetry_Proto_Trace_V1_Span()
         span.traceID = Data(spanContext.traceIDBytes)
         span.spanID = Data(spanContext.spanIDBytes)

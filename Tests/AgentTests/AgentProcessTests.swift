@@ -65,7 +65,10 @@ struct AgentProcessTests {
         // The agent's spans travel inside the batches, with its identity as resource attributes.
         let spans = received.batches.flatMap(\.resourceSpans)
         let names = Set(spans.flatMap { $0.scopeSpans.flatMap { $0.spans.map(\.name) } })
-        for expected in ["agent.feed.poll", "agent.normalizer.normalize", "agent.detector.detect", "agent.batcher.seal", "agent.spool.append", "agent.shipper.send"] {
+        for expected in [
+            "agent.feed.poll", "agent.normalizer.normalize", "agent.detector.detect", "agent.batcher.seal", "agent.spool.append",
+            "agent.shipper.send",
+        ] {
             #expect(names.contains(expected), "missing span \(expected) in \(names)")
         }
         let resource = try #require(spans.first?.resource.attributes)

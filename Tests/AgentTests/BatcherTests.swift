@@ -15,7 +15,8 @@ struct BatcherTests {
         for index in 0..<300 {
             let symbol = ["AAPL", "MSFT", "XOM"][index % 3]
             let bar = Bar(
-                symbol: symbol, timestamp: 1_600_000_000_000 + Int64(index / 3) * 60_000, intervalSeconds: 60, open: Double(index), high: Double(index) + 2,
+                symbol: symbol, timestamp: 1_600_000_000_000 + Int64(index / 3) * 60_000, intervalSeconds: 60, open: Double(index),
+                high: Double(index) + 2,
                 low: Double(index) - 1, close: Double(index) + 1, volume: Double(index * 100))
             batcher.add(bar, feed: "synthetic", anomalyScore: 0.25)
             expected[symbol, default: []].append(bar)

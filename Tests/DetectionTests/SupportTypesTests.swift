@@ -45,7 +45,8 @@ struct SupportTypesTests {
 
     @Test("decoding falls back to defaults for missing keys and round-trips")
     func decoding() throws {
-        let json = #"{"rolling_z": {"window": 10}, "alert_threshold": 0.6, "volume_surge": {"enabled": false}}"#
+        // Swift-side keys are camelCase; the agent's YAML loader maps the files' snake_case keys onto them.
+        let json = #"{"rollingZ": {"window": 10}, "alertThreshold": 0.6, "volumeSurge": {"enabled": false}}"#
         let c = try JSONDecoder().decode(DetectorConfig.self, from: Data(json.utf8))
         #expect(c.rollingZ.window == 10)
         #expect(c.rollingZ.threshold == DetectorConfig.default.rollingZ.threshold)

@@ -49,9 +49,15 @@ struct SyntheticFeedTests {
 
     @Test func defaultStartIsTheWallClockAlignedToTheInterval() async throws {
         let clock = TestClock(wallMillis: 1_767_225_645_500)  // 2026-01-01T00:00:45.5Z
-        let synthetic = feed(SyntheticFeedConfiguration(symbols: 1, intervalSeconds: 60, tickRate: 0, maxTicks: 1), clock: clock)
-        let poll = try #require(try await synthetic.poll())
-        #expect(poll.records.first?.bar?.timestamp == 1_767_225_600_000)
+        // In real time (one 60 s bar per 60 s) the market starts now.
+        let live = feed(SyntheticFeedConfiguration(symbols: 1, intervalSeconds: 60, tickRate: 1.0 / 60, maxTicks: 1), clock: clock)
+        let first = try #require(try await live.poll())
+        #expect(first.records.first?.bar?.timestamp == 1_767_225_600_000)
+        // Faster than real time it starts max_ticks intervals back, so its last bar is not in the future.
+        let fast = feed(SyntheticFeedConfiguration(symbols: 1, intervalSeconds: 60, tickRate: 0, maxTicks: 10), clock: clock)
+        let poll = try #require(try await fast.poll())
+        let tenIntervalsBack: Int64 = 1_767_225_600_000 - 10 * 60_000
+        #expect(poll.records.first?.bar?.timestamp == tenIntervalsBack)
     }
 
     @Test func writesItsLabelsAsCSVAndItsBarsAreValid() async throws {

@@ -7,7 +7,8 @@ import Testing
 struct HTTPTests {
     @Test func getAndPostRoundTripOverLoopback() async throws {
         let server = try SimpleHTTPServer { request in
-            let echo = "\(request.method) \(request.path) q=\(request.query["q"] ?? "-") len=\(request.body.count) auth=\(request.header("authorization") ?? "-")"
+            let echo =
+                "\(request.method) \(request.path) q=\(request.query["q"] ?? "-") len=\(request.body.count) auth=\(request.header("authorization") ?? "-")"
             return ServerResponse(status: request.path == "/missing" ? 404 : 200, contentType: "text/plain", text: echo)
         }
         server.start()

@@ -106,7 +106,11 @@ struct WireTests {
     }
 
     @Test func seriesRoundTripAndColumnChecks() throws {
-        let bars = (0..<1000).map { Bar(symbol: "MSFT", timestamp: 1_600_000_000_000 + Int64($0) * 60_000, intervalSeconds: 60, open: 1, high: 2, low: 0.5, close: 1.5, volume: Double($0)) }
+        let bars = (0..<1000).map {
+            Bar(
+                symbol: "MSFT", timestamp: 1_600_000_000_000 + Int64($0) * 60_000, intervalSeconds: 60, open: 1, high: 2, low: 0.5, close: 1.5,
+                volume: Double($0))
+        }
         let series = Vigil_V1_Series(symbol: "MSFT", intervalSeconds: 60, feed: "f", bars: bars)
         #expect(try series.bars() == bars)
         let encoded: [UInt8] = try series.serializedBytes()

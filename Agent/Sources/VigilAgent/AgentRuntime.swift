@@ -40,7 +40,9 @@ public struct AgentRuntime: Sendable {
         let deadLetters = DeadLetterQueue(configuration: config.deadLetter, logger: logger)
         let token = try config.collector.resolveToken()
         if token == nil {
-            logger.warning("No collector token configured; batches are sent without Authorization.", metadata: ["collector.token_env": "\(config.collector.tokenEnv)"])
+            logger.warning(
+                "No collector token configured; batches are sent without Authorization.",
+                metadata: ["collector.token_env": "\(config.collector.tokenEnv)"])
         }
         let client = HTTPClient(userAgent: "vigil-agent/\(vigilAgentVersion)")
         let shipper = Shipper(
@@ -66,15 +68,14 @@ public struct AgentRuntime: Sendable {
         info.set(configVersion: config.version)
         Metrics.Gauge(label: MetricName.agentUp).record(Date().timeIntervalSince1970)
 
-        let groupBox = Mutex<ServiceGroup?>(nil)
         let pipelineService = PipelineService(
             config: config, configPath: configPath, feeds: feeds, pipeline: pipeline, spool: spool, dependencies: dependencies,
-            health: health, info: info, tracer: tracer, exitWhenDrained: exitWhenDrained, logger: logger,
-            onDone: { await groupBox.withLock { $0 }?.triggerGracefulShutdown() })
+            health: health, info: info, tracer: tracer, exitWhenDrained: exitWhenDrained, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: SpoolService(spool: spool)),
             .init(service: shipper),
-            .init(service: pipelineService),
+            // Returning normally (finite feeds done and drained, with --exit-when-drained) shuts the agent down.
+            .init(service: pipelineService, successTerminationBehavior: .gracefullyShutdownGroup),
         ]
         if config.admin.enabled {
             let admin = try AdminServer(
@@ -83,7 +84,6 @@ public struct AgentRuntime: Sendable {
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        groupBox.withLock { $0 = group }
         logger.info(
             "Agent starting.",
             metadata: [

@@ -24,7 +24,9 @@ public final class AdminServer: Service, Sendable {
     public let server: SimpleHTTPServer
     private let logger: Logger
 
-    public init(listen: String, registry: PrometheusCollectorRegistry, health: AgentHealth, beforeScrape: @escaping @Sendable () -> Void = {}, logger: Logger) throws {
+    public init(
+        listen: String, registry: PrometheusCollectorRegistry, health: AgentHealth, beforeScrape: @escaping @Sendable () -> Void = {}, logger: Logger
+    ) throws {
         let (host, port) = try Self.parse(listen)
         self.logger = logger
         server = try SimpleHTTPServer(host: host, port: port, maxBodyBytes: 1 << 16) { request in
@@ -34,7 +36,8 @@ public final class AdminServer: Service, Sendable {
             switch request.path {
             case "/metrics":
                 beforeScrape()
-                return ServerResponse(status: 200, headers: [("Content-Type", PrometheusExposition.contentType)], body: PrometheusExposition.render(registry))
+                return ServerResponse(
+                    status: 200, headers: [("Content-Type", PrometheusExposition.contentType)], body: PrometheusExposition.render(registry))
             case "/healthz":
                 return ServerResponse(status: 200, contentType: "text/plain", text: "ok\n")
             case "/readyz":

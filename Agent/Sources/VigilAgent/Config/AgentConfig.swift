@@ -163,7 +163,8 @@ public struct LoggingSection: Codable, Sendable, Equatable {
         var problems: [ConfigProblem] = []
         if Logger.Level(rawValue: level) == nil {
             problems.append(
-                ConfigProblem(path: "logging.level", message: "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \(level)"))
+                ConfigProblem(
+                    path: "logging.level", message: "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \(level)"))
         }
         if !["json", "text"].contains(format) {
             problems.append(ConfigProblem(path: "logging.format", message: "must be json or text, got \(format)"))

@@ -64,7 +64,8 @@ public actor AgentPipeline {
     }
 
     public init(
-        identity: Identity, normalizer: NormalizerConfiguration, detectors: DetectorConfig, batcher: BatcherConfiguration, sequences: SequenceAllocator,
+        identity: Identity, normalizer: NormalizerConfiguration, detectors: DetectorConfig, batcher: BatcherConfiguration,
+        sequences: SequenceAllocator,
         spool: Spool, deadLetters: DeadLetterQueue?, tracer: VigilTracer, maxSpansPerBatch: Int = 512, logger: Logger,
         onSealed: @escaping @Sendable () -> Void
     ) {

@@ -24,7 +24,6 @@ final class PipelineService: Service, Sendable {
     private let configPath: String?
     private let exitWhenDrained: Bool
     private let logger: Logger
-    private let onDone: @Sendable () async -> Void
     private let state: Mutex<State>
     private let reloadRequests = WakeupSignal()
 
@@ -36,7 +35,7 @@ final class PipelineService: Service, Sendable {
     init(
         config: AgentConfig, configPath: String?, feeds: [String: any Feed], pipeline: AgentPipeline, spool: Spool,
         dependencies: FeedDependencies, health: AgentHealth, info: AgentInfoMetric, tracer: VigilTracer, exitWhenDrained: Bool,
-        logger: Logger, onDone: @escaping @Sendable () async -> Void
+        logger: Logger
     ) {
         self.state = Mutex(State(config: config, feeds: feeds))
         self.configPath = configPath
@@ -48,7 +47,6 @@ final class PipelineService: Service, Sendable {
         self.tracer = tracer
         self.exitWhenDrained = exitWhenDrained
         self.logger = logger
-        self.onDone = onDone
     }
 
     func run() async throws {
@@ -57,15 +55,15 @@ final class PipelineService: Service, Sendable {
         // un-cancelled so what was read becomes durable.
         do {
             try await cancelWhenGracefulShutdown {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await self.sealTimer() }
-                group.addTask { await self.watchReloadSignals() }
-                group.addTask { try await self.runGenerations() }
-                group.addTask { await self.watchBackpressure() }
-                // Any of them ending (feeds done + drained, or shutdown) ends the service.
-                try await group.next()
-                group.cancelAll()
-            }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.sealTimer() }
+                    group.addTask { await self.watchReloadSignals() }
+                    group.addTask { try await self.runGenerations() }
+                    group.addTask { await self.watchBackpressure() }
+                    // Any of them ending (feeds done + drained, or shutdown) ends the service.
+                    try await group.next()
+                    group.cancelAll()
+                }
             }
         } catch is CancellationError {
             // Graceful shutdown.
@@ -134,8 +132,8 @@ final class PipelineService: Service, Sendable {
                 let series = await pipeline.seriesCount
                 logger.info("All feeds finished.", metadata: ["agent.series": "\(series)"])
                 if exitWhenDrained {
+                    // Returning ends the agent (the service is configured to shut the group down on success).
                     await waitForDrain()
-                    await onDone()
                     return
                 }
                 // Keep shipping what is spooled and serve /metrics until told to stop.
@@ -262,7 +260,8 @@ final class PipelineService: Service, Sendable {
                 next[feedConfig.name] = try FeedFactory.makeFeed(feedConfig, dependencies: dependencies)
             } catch {
                 Counter(label: MetricName.configReloads, dimensions: [("outcome", "invalid")]).increment()
-                logger.error("Configuration reload rejected: a feed cannot start.", metadata: ["feed.name": "\(feedConfig.name)", "error.message": "\(error)"])
+                logger.error(
+                    "Configuration reload rejected: a feed cannot start.", metadata: ["feed.name": "\(feedConfig.name)", "error.message": "\(error)"])
                 return
             }
         }
@@ -273,6 +272,7 @@ final class PipelineService: Service, Sendable {
         }
         info.set(configVersion: loaded.version)
         Counter(label: MetricName.configReloads, dimensions: [("outcome", "applied")]).increment()
-        logger.info("Configuration reloaded.", metadata: ["config.version": "\(loaded.version)", "feeds": "\(next.keys.sorted().joined(separator: ","))"])
+        logger.info(
+            "Configuration reloaded.", metadata: ["config.version": "\(loaded.version)", "feeds": "\(next.keys.sorted().joined(separator: ","))"])
     }
 }

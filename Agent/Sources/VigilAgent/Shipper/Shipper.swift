@@ -2,8 +2,8 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
-import Synchronization
 import SwiftProtobuf
+import Synchronization
 import Tracing
 import VigilFeeds
 import VigilHTTP
