@@ -43,6 +43,7 @@ public enum MetricName {
     public static let shipperBarsAcked = "vigil_agent_shipper_bars_acked_total"
     public static let shipperDeadLettered = "vigil_agent_shipper_batches_dead_lettered_total"
     public static let shipperLag = "vigil_agent_shipper_lag_batches"
+    public static let resumeSkipped = "vigil_agent_resume_skipped_bars_total"
     public static let agentInfo = "vigil_agent_info"
     public static let agentUp = "vigil_agent_start_time_seconds"
     public static let configReloads = "vigil_agent_config_reloads_total"

@@ -37,6 +37,12 @@ public struct AgentRuntime: Sendable {
         try FileManager.default.createDirectory(atPath: config.spool.directory, withIntermediateDirectories: true)
         let spool = try Spool(configuration: config.spool, logger: logger)
         let sequences = try SequenceAllocator(path: config.agent.dataDir + "/sequence", floor: spool.lastRecordID ?? 0)
+        let checkpoint = try ResumeCheckpoint(path: config.agent.dataDir + "/checkpoint.json", fsync: config.spool.fsync == .always, spool: spool)
+        if !checkpoint.isEmpty {
+            logger.info(
+                "Resuming: bars already in durable batches will be skipped.",
+                metadata: ["checkpoint.sequence": "\(checkpoint.durableSequence)", "checkpoint.path": "\(checkpoint.path)"])
+        }
         let deadLetters = DeadLetterQueue(configuration: config.deadLetter, logger: logger)
         let token = try config.collector.resolveToken()
         if token == nil {
@@ -47,11 +53,11 @@ public struct AgentRuntime: Sendable {
         let client = HTTPClient(userAgent: "vigil-agent/\(vigilAgentVersion)")
         let shipper = Shipper(
             configuration: config.collector, token: token, spool: spool, client: client, tracer: tracer,
-            deadLetterPath: config.agent.dataDir + "/deadletter-batches.jsonl", logger: logger)
+            deadLetterPath: config.agent.dataDir + "/deadletter-batches.jsonl", checkpoint: checkpoint, logger: logger)
         let identity = AgentPipeline.Identity(agentID: config.agent.id, agentVersion: vigilAgentVersion, configVersion: config.version)
         let pipeline = AgentPipeline(
             identity: identity, normalizer: config.normalizer, detectors: config.detection, batcher: config.batch,
-            sequences: sequences, spool: spool, deadLetters: deadLetters, tracer: tracer,
+            sequences: sequences, spool: spool, deadLetters: deadLetters, checkpoint: checkpoint, tracer: tracer,
             maxSpansPerBatch: config.tracing.enabled ? config.tracing.maxSpansPerBatch : 0, logger: logger,
             onSealed: { shipper.notify() })
         let health = AgentHealth()

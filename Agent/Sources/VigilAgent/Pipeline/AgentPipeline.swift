@@ -37,11 +37,12 @@ public actor AgentPipeline {
     private let deadLetters: DeadLetterQueue?
     private let tracer: VigilTracer
     private let onSealed: @Sendable () -> Void
+    private let checkpoint: ResumeCheckpoint?
     private let logger: Logger
     private let maxSpansPerBatch: Int
     private let metrics = PipelineMetrics()
     /// Sealed batches not yet in the spool (an append was interrupted); appended before anything newer.
-    private var unspooled: [(sequence: UInt64, payload: [UInt8])] = []
+    private var unspooled: [(sequence: UInt64, payload: [UInt8], positions: [SeriesPosition])] = []
     /// The actor is re-entrant at every `await`; this FIFO lock keeps one ingest/seal/flush at a time, so a spool
     /// append that waits for space holds every feed back instead of letting the others pile up sealed batches.
     private var busy = false
@@ -66,7 +67,8 @@ public actor AgentPipeline {
     public init(
         identity: Identity, normalizer: NormalizerConfiguration, detectors: DetectorConfig, batcher: BatcherConfiguration,
         sequences: SequenceAllocator,
-        spool: Spool, deadLetters: DeadLetterQueue?, tracer: VigilTracer, maxSpansPerBatch: Int = 512, logger: Logger,
+        spool: Spool, deadLetters: DeadLetterQueue?, checkpoint: ResumeCheckpoint? = nil, tracer: VigilTracer, maxSpansPerBatch: Int = 512,
+        logger: Logger,
         onSealed: @escaping @Sendable () -> Void
     ) {
         self.identity = identity
@@ -76,6 +78,7 @@ public actor AgentPipeline {
         self.sequences = sequences
         self.spool = spool
         self.deadLetters = deadLetters
+        self.checkpoint = checkpoint
         self.tracer = tracer
         self.maxSpansPerBatch = maxSpansPerBatch
         self.logger = logger
@@ -87,6 +90,7 @@ public actor AgentPipeline {
     public func ingest(_ poll: FeedPoll, feed: String, context: ServiceContext) async throws {
         await acquire()
         defer { release() }
+        let poll = skipDurable(poll, feed: feed)
         // The normalizer opens its own span; running it inside the poll's context makes that span the poll's child.
         var normalizer = normalizers.removeValue(forKey: feed) ?? Normalizer(configuration: normalizerConfiguration)
         let normalized = ServiceContext.withValue(context) {
@@ -177,7 +181,7 @@ public actor AgentPipeline {
         metrics.sealed(trigger).increment()
         metrics.batchBars.record(sealed.barCount)
         metrics.batchBytes.record(sealed.batch.count)
-        unspooled.append((sequence, sealed.encoded()))
+        unspooled.append((sequence, sealed.encoded(), batcher.lastSealedPositions))
         let appendSpan = tracer.startSpan("agent.spool.append", context: span.context)
         defer { appendSpan.end() }
         do {
@@ -191,10 +195,31 @@ public actor AgentPipeline {
         }
     }
 
+    /// Drops records at or before the feed's durable position (already sealed before a restart), counting them.
+    private func skipDurable(_ poll: FeedPoll, feed: String) -> FeedPoll {
+        guard let checkpoint, !checkpoint.isEmpty else { return poll }
+        let positions = checkpoint.positions(feed: feed)
+        guard !positions.isEmpty else { return poll }
+        var kept = poll
+        kept.records.removeAll { record in
+            guard let bar = record.bar, let position = positions[bar.symbol] else { return false }
+            return bar.timestamp <= position
+        }
+        let skipped = poll.records.count - kept.records.count
+        if skipped > 0 { metrics.resumeSkipped(feed).increment(by: skipped) }
+        return kept
+    }
+
     private func appendUnspooled() async throws {
         while let first = unspooled.first {
             try await spool.append(id: first.sequence, payload: first.payload)
             unspooled.removeFirst()
+            do {
+                try checkpoint?.recordDurable(sequence: first.sequence, positions: first.positions)
+            } catch {
+                // The batch is safe in the spool; only a restart could re-read its bars. Keep going, loudly.
+                logger.error("Cannot write the resume checkpoint.", metadata: ["error.message": "\(error)"])
+            }
             onSealed()
         }
     }
@@ -206,6 +231,8 @@ struct PipelineMetrics: Sendable {
     let detectDuration = Metrics.Timer(label: MetricName.detectDuration)
     let batchBars = Recorder(label: MetricName.batchBars)
     let batchBytes = Recorder(label: MetricName.batchBytes)
+
+    func resumeSkipped(_ feed: String) -> Counter { Counter(label: MetricName.resumeSkipped, dimensions: [("feed", feed)]) }
 
     func sealed(_ trigger: Batcher.Trigger) -> Counter {
         Counter(label: MetricName.batchesSealed, dimensions: [("trigger", trigger.rawValue)])

@@ -84,6 +84,8 @@ public struct Batcher {
     /// so the trace of an alert's bar runs from the feed poll through the collector.
     public private(set) var leadTrace: SpanContext?
     private var leadTraceHasDetection = false
+    /// The newest bar per series of the batch sealed last (for the resume checkpoint).
+    public private(set) var lastSealedPositions: [SeriesPosition] = []
 
     public init(configuration: BatcherConfiguration) {
         self.configuration = configuration
@@ -165,8 +167,12 @@ public struct Batcher {
         batch.createdUnixNanos = Int64(Date().timeIntervalSince1970 * 1e9)
         batch.traceparent = traceparent
         batch.series.reserveCapacity(order.count)
+        lastSealedPositions.removeAll(keepingCapacity: true)
         for key in order {
             guard let columns = series[key] else { continue }
+            if let newest = columns.timestamps.max() {
+                lastSealedPositions.append(SeriesPosition(feed: key.feed, symbol: key.symbol, timestamp: newest))
+            }
             var wire = Vigil_V1_Series()
             wire.symbol = key.symbol
             wire.intervalSeconds = key.interval

@@ -34,6 +34,7 @@ public final class Shipper: Service, Sendable {
     private let wakeup = WakeupSignal()
     private let endpoint: String
     private let metrics: ShipperMetrics
+    private let checkpoint: ResumeCheckpoint?
     /// Totals for the stop log line (the counters above go to Prometheus and cannot be read back).
     private let totals = Mutex<(batches: Int, bars: Int, deadLettered: Int)>((0, 0, 0))
 
@@ -45,8 +46,9 @@ public final class Shipper: Service, Sendable {
 
     public init(
         configuration: CollectorConfiguration, token: String?, spool: Spool, client: HTTPClient, tracer: VigilTracer,
-        deadLetterPath: String, logger: Logger
+        deadLetterPath: String, checkpoint: ResumeCheckpoint? = nil, logger: Logger
     ) {
+        self.checkpoint = checkpoint
         self.configuration = configuration
         self.token = token
         self.spool = spool
@@ -74,6 +76,11 @@ public final class Shipper: Service, Sendable {
                     metrics.lag.record(0)
                     // Sleep until new data or a periodic re-check.
                     await wakeup.wait(timeout: .seconds(1))
+                    continue
+                }
+                // A batch leaves the spool only once the resume checkpoint covers it (see ResumeCheckpoint).
+                if let checkpoint, checkpoint.durableSequence < next.id {
+                    await wakeup.wait(timeout: .milliseconds(20))
                     continue
                 }
                 record = next
