@@ -6,7 +6,7 @@ import VigilSpool
 
 /// The agent's YAML configuration (`vigil-agent run --config agent.yaml`). Every section and key is optional; the
 /// defaults run a synthetic market, spool under `./data/agent` and ship to a collector on `127.0.0.1:8080`.
-/// `docs/agent-config.md` and `deploy/agent.example.yaml` list every key with its default.
+/// `deploy/agent.example.yaml` lists every key with its default (a test keeps it valid and equal to the defaults).
 public struct AgentConfig: ValidatableConfig, Sendable, Equatable {
     public var agent = AgentSection()
     public var collector = CollectorConfiguration()
