@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "vigil-agent", targets: ["vigil-agent"]),
         .library(name: "VigilDetection", targets: ["VigilDetection"]),
         .library(name: "VigilWire", targets: ["VigilWire"]),
+        .library(name: "VigilFeeds", targets: ["VigilFeeds"]),
+        .library(name: "VigilSpool", targets: ["VigilSpool"]),
         .library(name: "VigilAgent", targets: ["VigilAgent"]),
     ],
     dependencies: [

@@ -62,6 +62,25 @@ public struct Batcher {
         var volume: [Double] = []
         var scores: [Float] = []
 
+        var isEmpty: Bool { timestamps.isEmpty }
+
+        /// Empties the columns but keeps their capacity, so the next batch of a steady feed appends without
+        /// reallocating (the per-bar hot path stays allocation-free; only sealing allocates, per series).
+        mutating func clear() {
+            timestamps.removeAll(keepingCapacity: true)
+            open.removeAll(keepingCapacity: true)
+            high.removeAll(keepingCapacity: true)
+            low.removeAll(keepingCapacity: true)
+            close.removeAll(keepingCapacity: true)
+            volume.removeAll(keepingCapacity: true)
+            scores.removeAll(keepingCapacity: true)
+        }
+
+        mutating func appendNoting(_ bar: Bar, score: Float, wasEmpty: inout Bool) {
+            wasEmpty = timestamps.isEmpty
+            append(bar, score: score)
+        }
+
         mutating func append(_ bar: Bar, score: Float) {
             timestamps.append(bar.timestamp)
             open.append(bar.open)
@@ -74,7 +93,9 @@ public struct Batcher {
     }
 
     public var configuration: BatcherConfiguration
+    /// Columns per series, kept across batches (cleared, not dropped) so their storage is reused.
     private var series: [SeriesKey: Columns] = [:]
+    /// Series with bars in the pending batch, in first-seen order.
     private var order: [SeriesKey] = []
     private var detections: [Vigil_V1_Detection] = []
     private var actions: [Vigil_V1_CorporateAction] = []
@@ -95,8 +116,10 @@ public struct Batcher {
 
     public mutating func add(_ bar: Bar, feed: String, anomalyScore: Double) {
         let key = SeriesKey(symbol: bar.symbol, interval: bar.intervalSeconds, feed: feed)
-        if series[key] == nil { order.append(key) }
-        series[key, default: Columns()].append(bar, score: Float(anomalyScore))
+        // One hash lookup per bar: the `_modify` accessor appends in place.
+        var isNew = false
+        series[key, default: Columns()].appendNoting(bar, score: Float(anomalyScore), wasEmpty: &isNew)
+        if isNew { order.append(key) }
         barCount += 1
         if openedAt == nil { openedAt = .now }
     }
@@ -169,7 +192,7 @@ public struct Batcher {
         batch.series.reserveCapacity(order.count)
         lastSealedPositions.removeAll(keepingCapacity: true)
         for key in order {
-            guard let columns = series[key] else { continue }
+            guard let columns = series[key], !columns.isEmpty else { continue }
             if let newest = columns.timestamps.max() {
                 lastSealedPositions.append(SeriesPosition(feed: key.feed, symbol: key.symbol, timestamp: newest))
             }
@@ -198,7 +221,8 @@ public struct Batcher {
         batch.resourceSpans = spans
         let bytes: [UInt8] = try batch.serializedBytes()
         let sealed = SpooledBatch(traceparent: traceparent, barCount: barCount, batch: bytes)
-        series.removeAll(keepingCapacity: true)
+        batch = Vigil_V1_Batch()  // release the shared column buffers before clearing, so clearing does not copy
+        for key in order { series[key]?.clear() }
         order.removeAll(keepingCapacity: true)
         detections.removeAll(keepingCapacity: true)
         actions.removeAll(keepingCapacity: true)
