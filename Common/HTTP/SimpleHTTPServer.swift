@@ -53,9 +53,16 @@ public final class SimpleHTTPServer: Sendable {
     public let maxBodyBytes: Int
     private let state = Mutex<State>(State())
 
+    /// Who closes which descriptor: the accept thread closes the listening socket once it has started (else `stop()`
+    /// does), and each connection's worker closes its own socket. `stop()` only *shuts down* descriptors, under this
+    /// lock, and only while their owner has not closed them yet (listener not closed, connection still in
+    /// `connections`): a descriptor number is reused by the next socket the process opens — in a test process that
+    /// is another server or an HTTP client — so shutting down or accepting on a number after its close hits an
+    /// unrelated socket.
     private struct State {
         var running = false
         var stopped = false
+        var listenerClosed = false
         var connections: Set<Int32> = []
     }
 
@@ -113,26 +120,39 @@ public final class SimpleHTTPServer: Sendable {
 
     /// Stops accepting and closes open connections. Safe to call more than once.
     public func stop() {
-        let connections = state.withLock { state -> Set<Int32> in
-            guard !state.stopped else { return [] }
+        state.withLock { state in
+            guard !state.stopped else { return }
             state.stopped = true
-            let open = state.connections
-            state.connections.removeAll()
-            return open
+            if !state.listenerClosed {
+                // Refuses new connections at once and wakes a blocked accept(); the accept thread then closes it.
+                shutdown(listenFD, Int32(SHUT_RDWR))
+                if !state.running {
+                    close(listenFD)
+                    state.listenerClosed = true
+                }
+            }
+            // Wakes the workers blocked in recv(); each closes its own socket.
+            for fd in state.connections { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        shutdown(listenFD, Int32(SHUT_RDWR))
-        close(listenFD)
-        for fd in connections { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     deinit { stop() }
 
     private func acceptLoop() {
+        defer {
+            state.withLock { state in
+                state.listenerClosed = true
+                close(listenFD)
+            }
+        }
         while true {
             let client = accept(listenFD, nil, nil)
             if client < 0 {
-                if errno == EINTR { continue }
-                return  // listening socket closed by stop()
+                let error = errno
+                if state.withLock({ $0.stopped }) { return }  // listening socket shut down by stop()
+                // A peer that reset its connection before we accepted it is no reason to stop serving.
+                if error == EINTR || error == ECONNABORTED || error == EPROTO { continue }
+                return
             }
             let admitted = state.withLock { state -> Bool in
                 guard !state.stopped else { return false }

@@ -228,19 +228,18 @@ struct HTTPFeedTests {
     }
 
     @Test func connectionFailuresAreTransportErrorsAndRetried() async throws {
-        // A port nobody listens on: start a server to get a free port, then stop it.
-        let probe = try FixtureServer { _, _ in ServerResponse(status: 200) }
-        let baseURL = probe.baseURL
-        probe.stop()
+        // A port nobody listens on, and nobody else can take while the test runs.
+        let down = try RefusingPort()
         let metrics = TestMetrics()
         let feed = YahooChartFeed(
             configuration: YahooFeedConfiguration(
-                name: "down", symbols: ["AAPL"], baseURL: baseURL, timeoutSeconds: 2, retry: RetryPolicy(maxAttempts: 2)),
+                name: "down", symbols: ["AAPL"], baseURL: down.baseURL, timeoutSeconds: 2, retry: RetryPolicy(maxAttempts: 2)),
             httpClient: HTTPClient(),
             logger: InMemoryLogs().logger(),
             metricsFactory: metrics,
             clock: TestClock()
         )
+        defer { withExtendedLifetime(down) {} }
         let poll = try #require(try await feed.poll())
         #expect(poll.failures.first?.error.code == .transport)
         #expect(metrics.value(FeedMetricNames.retries, [("feed", "down")]) == 1)

@@ -246,6 +246,46 @@ final class FixtureServer: Sendable {
     }
 }
 
+/// A loopback port that refuses connections for as long as this value lives: a socket bound to it that never listens.
+/// Holding the binding keeps other servers of the test process (and the kernel's ephemeral port choice) off the port,
+/// which stopping a server to "free" its port does not: the next server started by a concurrent test may get it.
+final class RefusingPort: Sendable {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        #if canImport(Glibc)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)  // 127.0.0.1
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard bound == 0, named == 0 else {
+            let code = POSIXErrorCode(rawValue: errno) ?? .EADDRNOTAVAIL
+            close(fd)
+            throw POSIXError(code)
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: actual.sin_port))
+    }
+
+    deinit { close(fd) }
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+}
+
 extension Duration {
     var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
