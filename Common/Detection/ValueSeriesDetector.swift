@@ -104,8 +104,8 @@ public struct ValueSeriesDetector: Sendable {
         if n >= max(config.warmUp, 3) {
             e1 = abs(d - differenceMean) / differenceStd / config.differenceThreshold
             e3 = abs(value - levelMean) / levelStd / config.levelThreshold
-            if let median = history.median {
-                let mad = history.mad(median: median)
+            if let median = history.medianInPlace() {
+                let mad = history.madInPlace(median: median)
                 let dScaled = d / differenceStd
                 e2 = abs(dScaled - median) / max(1.482_6 * mad, 1e-9) / config.robustThreshold
             }
