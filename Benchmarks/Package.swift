@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+// Vigil benchmarks: a separate package (like swift-nio's Benchmarks/), so the main build never compiles the benchmark
+// framework. Run from this directory: `swift package --disable-sandbox benchmark` (or ./run.sh). See ../BENCHMARKS.md.
+import PackageDescription
+
+let package = Package(
+    name: "vigil-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "vigil", path: ".."),
+        // MallocInterposer: malloc counts per benchmark (the metric swift-nio's benchmarks gate on).
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+    ],
+    targets: [
+        // Where ../shared/data is, and the sp500-daily CSVs parsed into bars (shared by the suites below).
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "VigilDetection", package: "vigil")],
+            path: "Benchmarks/BenchmarkSupport",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Tier-1 kernel: bar-updates/s/core, detector state size.
+        .executableTarget(
+            name: "DetectionBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "VigilDetection", package: "vigil"),
+            ],
+            path: "Benchmarks/DetectionBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Agent pipeline: Normalizer → Tier-1 → Batcher → seal → Spool, per bar and per batch. VigilFeeds and
+        // VigilSpool are not products of the main package; they are imported as modules VigilAgent is built from.
+        .executableTarget(
+            name: "PipelineBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "VigilAgent", package: "vigil"),
+                .product(name: "VigilDetection", package: "vigil"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/PipelineBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
