@@ -13,14 +13,17 @@ import VigilWire
 struct AgentProcessTests {
     static let binary = packageBinary("vigil-agent")
 
-    func writeConfig(_ directory: TemporaryDirectory, collector: String, feeds: String, extra: String = "") throws -> String {
+    func writeConfig(
+        _ directory: TemporaryDirectory, collector: String, feeds: String, extra: String = "", spool: String = "{fsync: never}",
+        admin: String = "127.0.0.1:0"
+    ) throws -> String {
         let path = directory.path + "/agent.yaml"
         let yaml = """
             agent: {id: test-agent, data_dir: \(directory.path)/data}
             collector: {url: "\(collector)", token_env: VIGIL_TEST_TOKEN, initial_backoff_ms: 5, max_backoff_ms: 200}
             batch: {max_bars: 500, max_age_ms: 50}
-            spool: {fsync: never}
-            admin: {listen: "127.0.0.1:0"}
+            spool: \(spool)
+            admin: {listen: "\(admin)"}
             logging: {level: info}
             feeds:
             \(feeds)
@@ -102,8 +105,7 @@ struct AgentProcessTests {
             directory, collector: collector.url,
             feeds: """
                   - {type: synthetic, symbols: \(symbols), tick_rate: 1500, max_ticks: \(ticks), seed: 11, interval_seconds: 60, start_timestamp: 1600000000000}
-                """
-        ).replacingOccurrences(of: "spool: {fsync: never}", with: "spool: {fsync: always}")
+                """, spool: "{fsync: always}")
         var kills = 0
         for round in 0..<3 {
             collector.state.always.withLock { $0 = round == 1 ? nil : .fail(status: 503, retryAfter: "0", body: "{}") }
@@ -137,6 +139,45 @@ struct AgentProcessTests {
         #expect(seen.values.allSatisfy { $0.count == ticks })
         // The last run resumed from the checkpoint rather than re-reading everything.
         #expect(final.stderr.contains("Resuming: bars already in durable batches will be skipped."))
+    }
+
+    /// A full spool under `when_full: block` holds the feeds back (readiness 503) instead of losing data; once the
+    /// collector is back the spool drains, readiness returns, and every bar arrives exactly once.
+    @Test(.enabled(if: binary != nil, "build vigil-agent first (swift build)"))
+    func fullSpoolBlocksTheFeedsAndLosesNothing() async throws {
+        let binary = try #require(Self.binary)
+        let directory = TemporaryDirectory()
+        let collector = try LoopbackCollector()
+        collector.state.always.withLock { $0 = .fail(status: 503, retryAfter: "0", body: "{}") }
+        let port = Int.random(in: 40_001...50_000)
+        let config = try writeConfig(
+            directory, collector: collector.url,
+            feeds: """
+                  - {type: synthetic, symbols: 10, tick_rate: 0, max_ticks: 4000, seed: 5, interval_seconds: 60, start_timestamp: 1600000000000}
+                """, spool: "{fsync: never, segment_max_bytes: 65536, max_total_bytes: 131072, when_full: block}", admin: "127.0.0.1:\(port)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["run", "--config", config, "--exit-when-drained"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        let base = "http://127.0.0.1:\(port)"
+        // 40 000 bars are ~1.7 MB of batches: far more than the 128 KiB spool, so the pipeline must stop and wait.
+        let blocked = await eventually(timeout: .seconds(30)) {
+            guard let (status, body) = await httpGet(base + "/readyz") else { return false }
+            return status == 503 && body.contains("spool full")
+        }
+        let metrics = await httpGet(base + "/metrics")?.1 ?? ""
+        #expect(blocked)
+        // The spool stays within its bound while blocked.
+        let spoolBytes = metrics.split(separator: "\n").first { $0.hasPrefix("vigil_agent_spool_bytes ") }
+            .flatMap { Double($0.split(separator: " ")[1]) }
+        #expect(spoolBytes.map { $0 > 0 && $0 <= 131_072 } == true, "spool bytes \(String(describing: spoolBytes))")
+        collector.state.always.withLock { $0 = nil }
+        #expect(await eventually(timeout: .seconds(60)) { !process.isRunning })
+        #expect(process.terminationStatus == 0)
+        #expect(collector.bars == 10 * 4000)
+        #expect(collector.state.received.withLock { $0.duplicates } == 0)
     }
 
     @Test(.enabled(if: binary != nil, "build vigil-agent first (swift build)"))
@@ -189,11 +230,8 @@ struct AgentProcessTests {
         let collector = try LoopbackCollector()
         let port = Int.random(in: 20_000...40_000)
         let config = try writeConfig(
-            directory, collector: collector.url, feeds: "  - {type: synthetic, symbols: 5, tick_rate: 50}",
-            extra: "")
-        var text = try String(contentsOfFile: config, encoding: .utf8)
-        text = text.replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(port)")
-        try text.write(toFile: config, atomically: true, encoding: .utf8)
+            directory, collector: collector.url, feeds: "  - {type: synthetic, symbols: 5, tick_rate: 50}", admin: "127.0.0.1:\(port)")
+        let text = try String(contentsOfFile: config, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["run", "--config", config]
