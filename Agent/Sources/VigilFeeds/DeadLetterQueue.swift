@@ -258,36 +258,34 @@ public final class DeadLetterQueue: Sendable {
     }
 
     /// Appends `value` as a JSON string literal (RFC 8259 §7: quote, backslash and control characters escaped).
+    ///
+    /// Works on UTF-8 bytes and appends whole runs: going through `text.unicodeScalars` copied the entire `text`
+    /// buffer on every append (quadratic in a poll's rejects; a 4 000-reject poll took ~0.8 s).
     static func appendJSONString(_ value: String, to text: inout String) {
         text += "\""
-        var pendingStart = value.unicodeScalars.startIndex
-        var index = pendingStart
-        let scalars = value.unicodeScalars
-        while index < scalars.endIndex {
-            let scalar = scalars[index]
-            let escape: String?
-            switch scalar {
-            case "\"": escape = "\\\""
-            case "\\": escape = "\\\\"
-            case "\n": escape = "\\n"
-            case "\r": escape = "\\r"
-            case "\t": escape = "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    escape = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    escape = nil
+        var value = value
+        value.withUTF8 { bytes in
+            var runStart = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                guard byte == 0x22 || byte == 0x5C || byte < 0x20 else { continue }
+                if runStart < index { text += String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<index]), as: UTF8.self) }
+                switch byte {
+                case 0x22: text += "\\\""
+                case 0x5C: text += "\\\\"
+                case 0x0A: text += "\\n"
+                case 0x0D: text += "\\r"
+                case 0x09: text += "\\t"
+                default:
+                    let hex = String(byte, radix: 16)
+                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 }
+                runStart = index + 1
             }
-            if let escape {
-                text.unicodeScalars.append(contentsOf: scalars[pendingStart..<index])
-                text += escape
-                pendingStart = scalars.index(after: index)
+            if runStart < bytes.count {
+                text += String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]), as: UTF8.self)
             }
-            index = scalars.index(after: index)
         }
-        text.unicodeScalars.append(contentsOf: scalars[pendingStart..<scalars.endIndex])
         text += "\""
     }
 }
