@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "VigilFeeds", targets: ["VigilFeeds"]),
         .library(name: "VigilSpool", targets: ["VigilSpool"]),
         .library(name: "VigilAgent", targets: ["VigilAgent"]),
+        .library(name: "VigilStore", targets: ["VigilStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -116,6 +117,30 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Collector
+        .systemLibrary(
+            name: "CPostgres",
+            path: "Collector/Sources/CPostgres",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Collector/Sources/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "VigilStore",
+            dependencies: [
+                "CPostgres", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Collector/Sources/VigilStore",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         // A process the spool crash test runs and kills with SIGKILL mid-append.
         .executableTarget(
@@ -143,6 +168,16 @@ let package = Package(
             dependencies: ["VigilFeeds", "VigilHTTP"],
             path: "Tests/FeedsTests",
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: [
+                "VigilStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Tests/StoreTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

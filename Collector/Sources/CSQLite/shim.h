@@ -1,0 +1,5 @@
+// sqlite3 through a system-library target (pkg-config `sqlite3`, Debian libsqlite3-dev). See ../VigilStore/SQLiteStore.swift.
+#include <sqlite3.h>
+
+// SQLITE_TRANSIENT is a macro casting -1 to a function pointer, which Swift cannot import; expose it as a function.
+static inline sqlite3_destructor_type vigil_sqlite_transient(void) { return SQLITE_TRANSIENT; }
