@@ -273,6 +273,43 @@ struct AgentProcessTests {
         #expect(process.isRunning)
     }
 
+    /// SIGHUP that adds a feed: the new feed starts, the unchanged one keeps going (no restart, no repeated bars).
+    @Test(.enabled(if: binary != nil, "build vigil-agent first (swift build)"))
+    func sighupAddsAFeedWithoutRestartingTheOthers() async throws {
+        let binary = try #require(Self.binary)
+        let directory = TemporaryDirectory()
+        let collector = try LoopbackCollector()
+        let first = "  - {type: synthetic, name: alpha, symbols: 3, tick_rate: 40, seed: 1, interval_seconds: 60, start_timestamp: 1600000000000}"
+        let config = try writeConfig(directory, collector: collector.url, feeds: first)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["run", "--config", config]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        func feeds() -> Set<String> {
+            Set(collector.state.received.withLock { $0.batches.flatMap { $0.series.map(\.feed) } })
+        }
+        #expect(await eventually(timeout: .seconds(20)) { feeds() == ["alpha"] })
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        let second = "  - {type: synthetic, name: beta, symbols: 2, tick_rate: 40, seed: 2, interval_seconds: 60, start_timestamp: 1600000000000}"
+        try text.replacingOccurrences(of: first, with: first + "\n" + second).write(toFile: config, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        #expect(await eventually(timeout: .seconds(20)) { feeds() == ["alpha", "beta"] })
+        try await Task.sleep(for: .milliseconds(300))
+        process.terminate()
+        process.waitUntilExit()
+        // The unchanged feed kept its position: every alpha bar arrived once, in order, per symbol.
+        var alpha: [String: [Int64]] = [:]
+        for batch in collector.state.received.withLock({ $0.batches }) {
+            for series in batch.series where series.feed == "alpha" {
+                try series.forEachBar { alpha[$0.symbol, default: []].append($0.timestamp) }
+            }
+        }
+        #expect(alpha.count == 3)
+        #expect(alpha.values.allSatisfy { $0 == $0.sorted() && Set($0).count == $0.count })
+    }
+
     @Test(.enabled(if: binary != nil, "build vigil-agent first (swift build)"))
     func validateConfigExitCodes() async throws {
         let binary = try #require(Self.binary)
