@@ -211,7 +211,8 @@ public final class SimpleHTTPServer: Sendable {
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let written = send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                guard let base = buffer.baseAddress else { return }
+                let written = send(fd, base + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
                 if written <= 0 {
                     if written < 0 && errno == EINTR { continue }
                     return

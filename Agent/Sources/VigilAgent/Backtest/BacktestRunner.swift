@@ -214,7 +214,8 @@ final class CSVWriter: @unchecked Sendable {
         buffer.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                guard let base = bytes.baseAddress else { return }
+                let written = Foundation.write(fd, base + offset, bytes.count - offset)
                 if written <= 0 { return }
                 offset += written
             }
