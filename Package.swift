@@ -182,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["VigilAgent", "VigilHTTP", "VigilWire", "VigilTelemetry"],
+            dependencies: ["VigilAgent", "VigilHTTP", "VigilWire", "VigilTelemetry", "VigilSpool", "VigilDetection"],
             path: "Tests/AgentTests",
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings

@@ -57,9 +57,13 @@ public struct AgentRuntime: Sendable {
         let identity = AgentPipeline.Identity(agentID: config.agent.id, agentVersion: vigilAgentVersion, configVersion: config.version)
         let pipeline = AgentPipeline(
             identity: identity, normalizer: config.normalizer, detectors: config.detection, batcher: config.batch,
-            sequences: sequences, spool: spool, deadLetters: deadLetters, checkpoint: checkpoint, tracer: tracer,
+            sequences: sequences, spool: spool, deadLetters: deadLetters, checkpoint: checkpoint,
+            detectorStatePath: config.agent.dataDir + "/detectors.state", detectorSnapshotSeconds: config.agent.detectorSnapshotSeconds,
+            tracer: tracer,
             maxSpansPerBatch: config.tracing.enabled ? config.tracing.maxSpansPerBatch : 0, logger: logger,
             onSealed: { shipper.notify() })
+        let restored = await pipeline.restoreDetectorState()
+        if restored > 0 { logger.info("Detector state restored.", metadata: ["detector.series": "\(restored)"]) }
         let health = AgentHealth()
         let dependencies = FeedDependencies(httpClient: client, logger: logger)
         var feeds: [String: any Feed] = [:]

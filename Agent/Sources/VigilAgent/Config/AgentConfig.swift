@@ -97,6 +97,9 @@ public struct AgentSection: Codable, Sendable, Equatable {
     public var id: String = ProcessInfo.processInfo.hostName
     /// Directory for the spool, the sequence state and dead letters. Default `./data/agent`.
     public var dataDir: String = "./data/agent"
+    /// How often at most (seconds) the Tier-1 state of every series is saved, so a restart does not warm up again;
+    /// it is also saved at shutdown. 0 disables. Default 60.
+    public var detectorSnapshotSeconds: Int = 60
 
     public init() {}
 
@@ -105,6 +108,7 @@ public struct AgentSection: Codable, Sendable, Equatable {
         let defaults = AgentSection()
         id = try container.decodeIfPresent(String.self, forKey: .id) ?? defaults.id
         dataDir = try container.decodeIfPresent(String.self, forKey: .dataDir) ?? defaults.dataDir
+        detectorSnapshotSeconds = try container.decodeIfPresent(Int.self, forKey: .detectorSnapshotSeconds) ?? defaults.detectorSnapshotSeconds
     }
 
     func validationProblems() -> [ConfigProblem] {
@@ -113,6 +117,10 @@ public struct AgentSection: Codable, Sendable, Equatable {
             problems.append(ConfigProblem(path: "agent.id", message: "must be 1-128 letters, digits, '-', '_' or '.', got '\(id)'"))
         }
         if dataDir.isEmpty { problems.append(ConfigProblem(path: "agent.data_dir", message: "must not be empty")) }
+        if !(0...86_400).contains(detectorSnapshotSeconds) {
+            problems.append(
+                ConfigProblem(path: "agent.detector_snapshot_seconds", message: "must be between 0 and 86400, got \(detectorSnapshotSeconds)"))
+        }
         return problems
     }
 }

@@ -38,6 +38,10 @@ public actor AgentPipeline {
     private let tracer: VigilTracer
     private let onSealed: @Sendable () -> Void
     private let checkpoint: ResumeCheckpoint?
+    /// Where the Tier-1 state is persisted (nil: not persisted) and how often at most.
+    private let detectorStatePath: String?
+    private let detectorSnapshotInterval: Duration
+    private var lastDetectorSnapshot = ContinuousClock.now
     private let logger: Logger
     private let maxSpansPerBatch: Int
     private let metrics = PipelineMetrics()
@@ -67,8 +71,8 @@ public actor AgentPipeline {
     public init(
         identity: Identity, normalizer: NormalizerConfiguration, detectors: DetectorConfig, batcher: BatcherConfiguration,
         sequences: SequenceAllocator,
-        spool: Spool, deadLetters: DeadLetterQueue?, checkpoint: ResumeCheckpoint? = nil, tracer: VigilTracer, maxSpansPerBatch: Int = 512,
-        logger: Logger,
+        spool: Spool, deadLetters: DeadLetterQueue?, checkpoint: ResumeCheckpoint? = nil, detectorStatePath: String? = nil,
+        detectorSnapshotSeconds: Int = 60, tracer: VigilTracer, maxSpansPerBatch: Int = 512, logger: Logger,
         onSealed: @escaping @Sendable () -> Void
     ) {
         self.identity = identity
@@ -79,6 +83,8 @@ public actor AgentPipeline {
         self.spool = spool
         self.deadLetters = deadLetters
         self.checkpoint = checkpoint
+        self.detectorStatePath = DetectorSnapshot.isSupported && detectorSnapshotSeconds > 0 ? detectorStatePath : nil
+        self.detectorSnapshotInterval = .seconds(max(1, detectorSnapshotSeconds))
         self.tracer = tracer
         self.maxSpansPerBatch = maxSpansPerBatch
         self.logger = logger
@@ -140,6 +146,32 @@ public actor AgentPipeline {
         defer { release() }
         if !batcher.isEmpty { try await seal(trigger: trigger) } else { try await appendUnspooled() }
         try spool.flush()
+        if unspooled.isEmpty { saveDetectorState() }
+    }
+
+    /// Loads the persisted Tier-1 state, if it belongs to this build; returns the number of series restored.
+    public func restoreDetectorState() -> Int {
+        guard let detectorStatePath, let data = FileManager.default.contents(atPath: detectorStatePath) else { return 0 }
+        guard let states = DetectorSnapshot.decode([UInt8](data), configuration: engine.configuration) else {
+            logger.notice(
+                "Detector state file is from another build or damaged; series warm up again.", metadata: ["state.path": "\(detectorStatePath)"])
+            return 0
+        }
+        engine.restore(states)
+        return states.count
+    }
+
+    /// Writes the Tier-1 state. Called only when every processed bar is in a durable batch, so the state matches the
+    /// resume checkpoint (bars skipped after a restart were already folded in, or belong to a later, lost snapshot).
+    private func saveDetectorState() {
+        guard let detectorStatePath else { return }
+        lastDetectorSnapshot = .now
+        let bytes = DetectorSnapshot.encode(engine.snapshotStates(), configuration: engine.configuration)
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: detectorStatePath), options: .atomic)
+        } catch {
+            logger.warning("Cannot save the detector state.", metadata: ["state.path": "\(detectorStatePath)", "error.message": "\(error)"])
+        }
     }
 
     /// Bars sealed but not yet durable (an append was interrupted, e.g. by shutdown while the spool was full).
@@ -186,6 +218,8 @@ public actor AgentPipeline {
         defer { appendSpan.end() }
         do {
             try await appendUnspooled()
+            // The batcher is empty and everything processed is durable: a consistent moment for the state file.
+            if batcher.isEmpty && ContinuousClock.now - lastDetectorSnapshot >= detectorSnapshotInterval { saveDetectorState() }
         } catch {
             appendSpan.recordError(error)
             if !(error is CancellationError) {

@@ -29,6 +29,16 @@ public struct DetectionEngine: Sendable {
         return states[key, default: SeriesDetector(config: configuration)].update(bar)
     }
 
+    /// Every series' state, for `DetectorSnapshot`.
+    func snapshotStates() -> [(symbol: String, interval: Int32, detector: SeriesDetector)] {
+        states.map { ($0.key.symbol, $0.key.interval, $0.value) }
+    }
+
+    /// Adopts restored series states (thresholds stay those of `configuration`).
+    mutating func restore(_ restored: [(symbol: String, interval: Int32, detector: SeriesDetector)]) {
+        for state in restored { states[Key(symbol: state.symbol, interval: state.interval)] = state.detector }
+    }
+
     /// New thresholds apply from the next bar; every series keeps what it has learned (SIGHUP reload).
     public mutating func reconfigure(_ configuration: DetectorConfig) {
         self.configuration = configuration
