@@ -1,4 +1,5 @@
 // Vigil store tests: what only the embedded SQLite store has (a file that outlives the process).
+import Foundation
 import Logging
 import Testing
 import VigilStore
@@ -8,6 +9,7 @@ struct SQLiteStoreTests {
     @Test("Data and high-water marks survive closing and reopening the file")
     func survivesReopen() async throws {
         let directory = try StoreHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try SQLiteStore(dataDirectory: directory, logger: StoreHarness.logger)
         try await first.migrate()
         let batch = Fixtures.batch(

@@ -1,4 +1,5 @@
 // Vigil store tests: builds fresh, isolated stores of each kind and test batches.
+import Foundation
 import Logging
 import MetricsTestKit
 import VigilStore
@@ -78,6 +79,8 @@ struct StoreHarness: Sendable {
             try? await postgres.dropSchemaAndClose()
         } else {
             await store.close()
+            // The SQLite file's directory (and its WAL files) would otherwise pile up in /tmp run after run.
+            if let sqlitePath { try? FileManager.default.removeItem(atPath: (sqlitePath as NSString).deletingLastPathComponent) }
         }
     }
 
