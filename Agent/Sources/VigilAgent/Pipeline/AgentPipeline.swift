@@ -168,7 +168,7 @@ public actor AgentPipeline {
         lastDetectorSnapshot = .now
         let bytes = DetectorSnapshot.encode(engine.snapshotStates(), configuration: engine.configuration)
         do {
-            try Data(bytes).write(to: URL(fileURLWithPath: detectorStatePath), options: .atomic)
+            try StateFile.write(bytes, to: detectorStatePath, sync: false)
         } catch {
             logger.warning("Cannot save the detector state.", metadata: ["state.path": "\(detectorStatePath)", "error.message": "\(error)"])
         }

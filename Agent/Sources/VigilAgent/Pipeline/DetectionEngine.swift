@@ -17,13 +17,7 @@ public struct DetectionEngine: Sendable {
     public var seriesCount: Int { states.count }
 
     /// Scores one normalized bar, updating that series' state.
-    @inlinable
     public mutating func score(_ bar: Bar) -> BarScore {
-        scoreSlow(bar)
-    }
-
-    @usableFromInline
-    mutating func scoreSlow(_ bar: Bar) -> BarScore {
         let key = Key(symbol: bar.symbol, interval: bar.intervalSeconds)
         let configuration = configuration
         return states[key, default: SeriesDetector(config: configuration)].update(bar)

@@ -82,7 +82,7 @@ public final class ResumeCheckpoint: Sendable {
         // file is bars re-read after a crash, which the caller logs.
         defer { state.withLock { $0.durableSequence = max($0.durableSequence, sequence) } }
         let data = try JSONEncoder().encode(snapshot)
-        try SequenceAllocator.writeDurably(String(decoding: data, as: UTF8.self), to: path, sync: fsync)
+        try StateFile.write([UInt8](data), to: path, sync: fsync)
     }
 
     static func merge(_ batch: Vigil_V1_Batch, into positions: inout [String: [String: Int64]]) {

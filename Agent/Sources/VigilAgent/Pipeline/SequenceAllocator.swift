@@ -35,34 +35,10 @@ public struct SequenceAllocator {
     public mutating func allocate() throws -> UInt64 {
         if next > reserved {
             let newReservation = next + blockSize - 1
-            try Self.writeDurably(String(newReservation) + "\n", to: path)
+            try StateFile.write(Array((String(newReservation) + "\n").utf8), to: path)
             reserved = newReservation
         }
         defer { next += 1 }
         return next
-    }
-
-    /// Writes via a temporary file, fsync and rename, so the file is either the old or the new number, never torn.
-    static func writeDurably(_ text: String, to path: String, sync: Bool = true) throws {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw AgentError(code: .state, message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = sync ? fsync(fd) : 0
-        close(fd)
-        guard written == bytes.count, synced == 0 else {
-            throw AgentError(code: .state, message: "cannot write \(temporary): \(String(cString: strerror(errno)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw AgentError(code: .state, message: "cannot rename \(temporary): \(String(cString: strerror(errno)))")
-        }
-        // The rename itself must reach the disk: fsync the directory.
-        guard sync else { return }
-        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
-        }
     }
 }
