@@ -13,12 +13,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "vigil-agent", targets: ["vigil-agent"]),
+        .executable(name: "vigil-collector", targets: ["vigil-collector"]),
+        .executable(name: "vigil", targets: ["vigil"]),
         .library(name: "VigilDetection", targets: ["VigilDetection"]),
         .library(name: "VigilWire", targets: ["VigilWire"]),
         .library(name: "VigilFeeds", targets: ["VigilFeeds"]),
         .library(name: "VigilSpool", targets: ["VigilSpool"]),
         .library(name: "VigilAgent", targets: ["VigilAgent"]),
         .library(name: "VigilStore", targets: ["VigilStore"]),
+        .library(name: "VigilCollector", targets: ["VigilCollector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -29,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
     ],
     targets: [
         // MARK: Common
@@ -61,6 +66,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Common/Telemetry",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VigilConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            path: "Common/Config",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -97,7 +108,7 @@ let package = Package(
         .target(
             name: "VigilAgent",
             dependencies: [
-                "VigilDetection", "VigilWire", "VigilTelemetry", "VigilHTTP", "VigilSpool", "VigilFeeds",
+                "VigilDetection", "VigilWire", "VigilTelemetry", "VigilHTTP", "VigilSpool", "VigilFeeds", "VigilConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -140,8 +151,52 @@ let package = Package(
             path: "Collector/Sources/VigilStore",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "VigilCollector",
+            dependencies: [
+                "VigilStore", "VigilWire", "VigilDetection", "VigilTelemetry", "VigilHTTP", "VigilConfig",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Collector/Sources/VigilCollector",
+            resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "vigil-collector",
+            dependencies: [
+                "VigilCollector", "VigilConfig", "VigilTelemetry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Collector/Sources/vigil-collector",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: CLI (the pilot runs a collector and agents together, so it may import both sides)
+        .executableTarget(
+            name: "vigil",
+            dependencies: [
+                "VigilCollector", "VigilAgent", "VigilConfig", "VigilTelemetry", "VigilDetection", "VigilHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "CLI/Sources/vigil",
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tests
+        // Helpers the process-level tests share (temporary directories, finding and running the built binaries).
+        .target(
+            name: "VigilTestSupport",
+            dependencies: ["VigilHTTP"],
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
         // A process the spool crash test runs and kills with SIGKILL mid-append.
         .executableTarget(
             name: "vigil-spool-crash-writer",
@@ -181,8 +236,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CollectorTests",
+            dependencies: [
+                "VigilCollector", "VigilStore", "VigilWire", "VigilDetection", "VigilTelemetry", "VigilHTTP", "VigilConfig",
+                "VigilTestSupport",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Tests/CollectorTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "AgentTests",
-            dependencies: ["VigilAgent", "VigilHTTP", "VigilWire", "VigilTelemetry", "VigilSpool", "VigilDetection"],
+            dependencies: ["VigilAgent", "VigilHTTP", "VigilWire", "VigilTelemetry", "VigilSpool", "VigilDetection", "VigilConfig", "VigilTestSupport"],
             path: "Tests/AgentTests",
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings

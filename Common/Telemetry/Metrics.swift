@@ -47,6 +47,17 @@ public enum MetricName {
     public static let agentInfo = "vigil_agent_info"
     public static let agentUp = "vigil_agent_start_time_seconds"
     public static let configReloads = "vigil_agent_config_reloads_total"
+    // Collector cache
+    public static let cacheHits = "vigil_collector_cache_hits_total"
+    public static let cacheMisses = "vigil_collector_cache_misses_total"
+    public static let cacheEvictions = "vigil_collector_cache_evictions_total"
+    public static let cacheBytes = "vigil_collector_cache_bytes"
+    public static let cacheEntries = "vigil_collector_cache_entries"
+    // Collector trace export
+    public static let collectorTraceExportSpans = "vigil_collector_trace_export_spans_total"
+    public static let collectorTraceExportRequests = "vigil_collector_trace_export_requests_total"
+    public static let collectorTraceExportDuration = "vigil_collector_trace_export_duration_seconds"
+    public static let collectorTraceExportQueueSpans = "vigil_collector_trace_export_queue_spans"
 }
 
 public enum MetricType: String, Sendable {
@@ -58,6 +69,13 @@ public struct MetricDescriptor: Sendable {
     public var type: MetricType
     public var help: String
     public var labels: [String]
+
+    public init(name: String, type: MetricType, help: String, labels: [String]) {
+        self.name = name
+        self.type = type
+        self.help = help
+        self.labels = labels
+    }
 }
 
 public enum MetricCatalogue {
@@ -112,6 +130,26 @@ public enum MetricCatalogue {
             labels: ["agent_id", "version", "config_version"]),
         .init(name: MetricName.agentUp, type: .gauge, help: "Unix time at which the agent process started, in seconds.", labels: []),
         .init(name: MetricName.configReloads, type: .counter, help: "Configuration reloads (SIGHUP) by outcome.", labels: ["outcome"]),
+        // Collector cache
+        .init(name: MetricName.cacheHits, type: .counter, help: "Collector cache lookups that found a fresh entry.", labels: ["cache"]),
+        .init(name: MetricName.cacheMisses, type: .counter, help: "Collector cache lookups that missed (absent or expired).", labels: ["cache"]),
+        .init(
+            name: MetricName.cacheEvictions, type: .counter, help: "Collector cache entries evicted, by reason (size, ttl).",
+            labels: ["cache", "reason"]),
+        .init(name: MetricName.cacheBytes, type: .gauge, help: "Bytes held by a collector cache, per-entry overhead included.", labels: ["cache"]),
+        .init(name: MetricName.cacheEntries, type: .gauge, help: "Entries held by a collector cache.", labels: ["cache"]),
+        // Collector trace export
+        .init(
+            name: MetricName.collectorTraceExportSpans, type: .counter,
+            help: "Spans handled by the OTLP trace exporter, by outcome (exported, dropped_queue_full, dropped_failed, rejected).",
+            labels: ["outcome"]),
+        .init(
+            name: MetricName.collectorTraceExportRequests, type: .counter,
+            help: "OTLP trace export requests by outcome (success, retry, failure).", labels: ["outcome"]),
+        .init(
+            name: MetricName.collectorTraceExportDuration, type: .histogram, help: "OTLP trace export request duration in seconds.", labels: []),
+        .init(
+            name: MetricName.collectorTraceExportQueueSpans, type: .gauge, help: "Spans waiting in the OTLP trace exporter's queue.", labels: []),
     ]
 
     public static let byName: [String: MetricDescriptor] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })

@@ -1,4 +1,5 @@
 import Foundation
+import VigilConfig
 import Testing
 
 @testable import VigilAgent

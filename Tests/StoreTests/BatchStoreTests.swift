@@ -231,6 +231,94 @@ struct BatchStoreTests {
         #expect(try await h.store.detections(DetectionQuery()).items.isEmpty)
         await h.tearDown()
     }
+
+    // MARK: Rejections, high-water marks, schema upgrades
+
+    @Test("Rejected batches are recorded, normalised and counted", arguments: StoreKind.available)
+    func rejections(kind: StoreKind) async throws {
+        let h = try await StoreHarness.make(kind)
+        let undecodable = RejectedBatch(agentID: "", receivedAt: Fixtures.day0, code: "decode_error", message: "not a protobuf", bodyBytes: 17)
+        try await h.store.recordRejection(undecodable)
+        // 10 + 1 bytes, then 2-byte "é"s: the 1024-byte cut falls inside one, which must go whole (1023 bytes kept).
+        let long = "x" + String(repeating: "é", count: 600)
+        try await h.store.recordRejection(
+            RejectedBatch(
+                agentID: "agent\u{0}-1", receivedAt: Fixtures.day0 + 1, code: "invalid_batch", message: "bad\u{0}value: " + long, bodyBytes: 4_096)
+        )
+        // A thumbs-up with a skin-tone modifier is one character of two scalars: a scalar-boundary cut at 1024 bytes
+        // would keep the bare thumb, a character-boundary cut keeps neither.
+        try await h.store.recordRejection(
+            RejectedBatch(
+                agentID: "agent-2", receivedAt: Fixtures.day0 + 2, code: "constraint_violation",
+                message: String(repeating: "a", count: 1_020) + "👍🏽", bodyBytes: -5)
+        )
+        #expect(try await h.store.stats() == StoreStats(rejected: 3))
+        // A rejection is not an accepted batch: no agent row, no high-water mark.
+        #expect(try await h.store.highWaterMarks().isEmpty)
+
+        let stored = try await h.rejections()
+        try #require(stored.count == 3)
+        #expect(stored[2] == undecodable)
+        #expect(stored[1].agentID == "agent-1")
+        #expect(stored[1].message.utf8.count == 1_023)
+        #expect(!stored[1].message.utf8.contains(0))
+        #expect(("badvalue: " + long).hasPrefix(stored[1].message))
+        #expect(stored[1].message.last == "é")
+        #expect(stored[1].bodyBytes == 4_096)
+        #expect(stored[0].message == String(repeating: "a", count: 1_020))
+        #expect(stored[0].bodyBytes == 0)
+        #expect(stored[0].code == "constraint_violation")
+
+        // Counted next to the batches, and on a second store instance too (it is in the database, not in memory).
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 1, bars: [Fixtures.bar("AAPL", 0)])) == .accepted(highWaterMark: 1))
+        let sibling = try h.sibling()
+        #expect(try await sibling.stats() == StoreStats(bars: 1, batchesAccepted: 1, agents: 1, rejected: 3))
+        await sibling.close()
+        await h.tearDown()
+    }
+
+    @Test("High-water marks list every agent after accepted, duplicate and failed batches", arguments: StoreKind.available)
+    func highWaterMarks(kind: StoreKind) async throws {
+        let h = try await StoreHarness.make(kind)
+        #expect(try await h.store.highWaterMarks().isEmpty)
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 1, bars: [Fixtures.bar("AAPL", 0)])) == .accepted(highWaterMark: 1))
+        #expect(try await h.store.highWaterMarks() == ["agent-1": 1])
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 5, bars: [Fixtures.bar("AAPL", 1)])) == .accepted(highWaterMark: 5))
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 3, bars: [Fixtures.bar("AAPL", 2)])) == .duplicate(highWaterMark: 5))
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 5, bars: [Fixtures.bar("AAPL", 3)])) == .duplicate(highWaterMark: 5))
+        // Sequence 0 is a valid first batch.
+        #expect(try await h.store.apply(Fixtures.batch(agent: "agent-2", sequence: 0, bars: [])) == .accepted(highWaterMark: 0))
+        // Failed batches move nothing, and an agent whose only batch failed has no mark.
+        let poisoned = [Fixtures.bar("AAPL", 4, close: .nan)]
+        await #expect(throws: StoreError.self) { try await h.store.apply(Fixtures.batch(sequence: 9, bars: poisoned)) }
+        await #expect(throws: StoreError.self) { try await h.store.apply(Fixtures.batch(agent: "agent-3", sequence: 1, bars: poisoned)) }
+        #expect(try await h.store.highWaterMarks() == ["agent-1": 5, "agent-2": 0])
+        // What a restarted collector would load.
+        let sibling = try h.sibling()
+        #expect(try await sibling.highWaterMarks() == ["agent-1": 5, "agent-2": 0])
+        await sibling.close()
+        await h.tearDown()
+    }
+
+    @Test(
+        "The rejected_batches migration upgrades a database an older release created, and migrate() stays idempotent",
+        arguments: StoreKind.available, [Int64(1), 2]
+    )
+    func upgradeFromOlderSchema(kind: StoreKind, base: Int64) async throws {
+        let h = try await StoreHarness.make(kind, migrate: false)
+        try await h.migrate(through: base)
+        #expect(try await h.appliedMigrations() == Array(1...base))
+        // Data the older release wrote must survive the upgrade.
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 4, bars: [Fixtures.bar("AAPL", 0)])) == .accepted(highWaterMark: 4))
+        try await h.store.migrate()
+        try await h.store.migrate()
+        #expect(try await h.appliedMigrations() == [1, 2, 3])
+        try await h.store.recordRejection(RejectedBatch(agentID: "agent-1", receivedAt: 1, code: "invalid_batch", message: "m", bodyBytes: 1))
+        #expect(try await h.store.stats() == StoreStats(bars: 1, batchesAccepted: 1, agents: 1, rejected: 1))
+        #expect(try await h.store.highWaterMarks() == ["agent-1": 4])
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 4, bars: [Fixtures.bar("AAPL", 0)])) == .duplicate(highWaterMark: 4))
+        await h.tearDown()
+    }
 }
 
 /// Makes the PostgreSQL skip visible in the test output instead of silently running only SQLite.

@@ -26,6 +26,20 @@ struct SQLiteStoreTests {
         await second.close()
     }
 
+    @Test("Every connection runs in WAL mode with synchronous=FULL, so an applied batch survives kill -9")
+    func durabilitySettings() async throws {
+        let h = try await StoreHarness.make(.sqlite)
+        guard let store = h.store as? SQLiteStore else { throw StoreError(.invalidBatch, "not a SQLiteStore") }
+        let settings = try await store.durabilitySettings()
+        #expect(settings.journalMode == "wal")
+        #expect(settings.synchronous == 2)  // FULL
+        // A second connection on the same file (another collector) gets the same guarantees.
+        guard let sibling = try h.sibling() as? SQLiteStore else { throw StoreError(.invalidBatch, "not a SQLiteStore") }
+        #expect(try await sibling.durabilitySettings() == settings)
+        await sibling.close()
+        await h.tearDown()
+    }
+
     @Test("An unwritable location is a StoreError, not a crash")
     func badPath() {
         #expect(throws: StoreError.self) {

@@ -45,21 +45,42 @@ struct StoreHarness: Sendable {
         return logger
     }()
 
-    static func make(_ kind: StoreKind) async throws -> StoreHarness {
+    /// - Parameter migrate: false leaves the database empty, for tests that build an older schema first.
+    static func make(_ kind: StoreKind, migrate: Bool = true) async throws -> StoreHarness {
         let metrics = TestMetrics()
         switch kind {
         case .sqlite:
             let directory = try temporaryDirectory()
             let store = try SQLiteStore(dataDirectory: directory, logger: logger, metricsFactory: metrics)
-            try await store.migrate()
+            if migrate { try await store.migrate() }
             return StoreHarness(kind: kind, store: store, metrics: metrics, sqlitePath: store.path)
         case .postgres:
             guard let url = StoreKind.postgresURL else { throw StoreError(.connectionFailed, "VIGIL_TEST_POSTGRES_URL is unset") }
             let schema = "vigil_t_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
             let store = try PostgresStore(url: url, schema: schema, logger: logger, metricsFactory: metrics)
-            try await store.migrate()
+            if migrate { try await store.migrate() }
             return StoreHarness(kind: kind, store: store, metrics: metrics, sqlitePath: nil, postgresSchema: schema)
         }
+    }
+
+    // MARK: Test-only accessors of the concrete stores (`package`, so not on the public protocol)
+
+    func migrate(through version: Int64) async throws {
+        if let sqlite = store as? SQLiteStore { try await sqlite.migrate(through: version) }
+        if let postgres = store as? PostgresStore { try await postgres.migrate(through: version) }
+    }
+
+    func appliedMigrations() async throws -> [Int64] {
+        if let sqlite = store as? SQLiteStore { return try await sqlite.appliedMigrations() }
+        if let postgres = store as? PostgresStore { return try await postgres.appliedMigrations() }
+        return []
+    }
+
+    /// Recorded rejections, newest first.
+    func rejections() async throws -> [RejectedBatch] {
+        if let sqlite = store as? SQLiteStore { return try await sqlite.rejectionsForTesting() }
+        if let postgres = store as? PostgresStore { return try await postgres.rejectionsForTesting() }
+        return []
     }
 
     /// Another store instance on the same database (a second collector process, as far as locking is concerned).

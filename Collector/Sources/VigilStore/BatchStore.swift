@@ -22,6 +22,14 @@ public protocol BatchStore: AlertStore, Sendable {
     ///   that case nothing of the batch is visible and the high-water mark did not move.
     func apply(_ batch: StoredBatch) async throws -> ApplyOutcome
 
+    /// Records a batch the collector refused (bad body, failed validation, constraint violation), for audit and for
+    /// `StoreStats.rejected`. The store normalises the text it keeps (see `RejectedBatch`).
+    func recordRejection(_ rejection: RejectedBatch) async throws
+
+    /// Every agent's high-water mark (`agent_sequences`), so the collector can answer obvious duplicates from memory at
+    /// start-up without a database round trip. An agent absent from the result has no accepted batch yet.
+    func highWaterMarks() async throws -> [String: Int64]
+
     /// Counts read from the store (for `GET /v1/stats`).
     func stats() async throws -> StoreStats
 
@@ -190,6 +198,8 @@ public struct StoreStats: Sendable, Hashable {
     public var agents: Int64
     /// Alerts currently stored (an updated episode counts once).
     public var alerts: Int64
+    /// Rejected batches recorded with `BatchStore.recordRejection(_:)`.
+    public var rejected: Int64
 
     public init(
         bars: Int64 = 0,
@@ -197,14 +207,73 @@ public struct StoreStats: Sendable, Hashable {
         batchesAccepted: Int64 = 0,
         duplicates: Int64 = 0,
         agents: Int64 = 0,
-        alerts: Int64 = 0
+        alerts: Int64 = 0,
+        rejected: Int64 = 0
     ) {
         self.alerts = alerts
+        self.rejected = rejected
         self.bars = bars
         self.detections = detections
         self.batchesAccepted = batchesAccepted
         self.duplicates = duplicates
         self.agents = agents
+    }
+}
+
+/// A batch the collector refused, kept for audit (`rejected_batches`); never part of the exactly-once data.
+///
+/// The store keeps at most `maxMessageBytes` of `message` (cut at a character boundary), at most `maxAgentIDBytes` of
+/// `agentID` and `maxCodeBytes` of `code`, drops NUL characters (PostgreSQL text cannot hold them) and clamps a negative
+/// `bodyBytes` to 0: a rejection comes from untrusted input and recording it must not fail on that input.
+public struct RejectedBatch: Sendable, Hashable {
+    /// The agent id from the request, or empty when it could not be determined (an undecodable body).
+    public var agentID: String
+    /// When the collector received the batch, ms since the epoch.
+    public var receivedAt: Int64
+    /// A short, bounded reason (`decode_error`, `invalid_batch`, `constraint_violation`, ...).
+    public var code: String
+    /// Human-readable detail.
+    public var message: String
+    /// Size of the request body as received.
+    public var bodyBytes: Int
+
+    public static let maxMessageBytes = 1024
+    public static let maxAgentIDBytes = 256
+    public static let maxCodeBytes = 64
+
+    public init(agentID: String, receivedAt: Int64, code: String, message: String, bodyBytes: Int) {
+        self.agentID = agentID
+        self.receivedAt = receivedAt
+        self.code = code
+        self.message = message
+        self.bodyBytes = bodyBytes
+    }
+
+    /// What the stores write: the limits above applied.
+    package var normalized: RejectedBatch {
+        RejectedBatch(
+            agentID: Self.clean(agentID, maxBytes: Self.maxAgentIDBytes),
+            receivedAt: receivedAt,
+            code: Self.clean(code, maxBytes: Self.maxCodeBytes),
+            message: Self.clean(message, maxBytes: Self.maxMessageBytes),
+            bodyBytes: max(bodyBytes, 0)
+        )
+    }
+
+    /// Drops NUL and keeps whole characters (grapheme clusters) while they fit in `maxBytes` of UTF-8, so a cut never
+    /// splits a multi-byte scalar or a combining sequence. Stops at the limit: a megabyte message costs 1 KiB of work.
+    static func clean(_ text: String, maxBytes: Int) -> String {
+        if text.utf8.count <= maxBytes && !text.utf8.contains(0) { return text }
+        var kept = ""
+        var bytes = 0
+        // NUL is a control character, which always forms a grapheme cluster of its own (UAX #29, GB4/GB5).
+        for character in text where character != "\u{0}" {
+            let size = character.utf8.count
+            if bytes + size > maxBytes { break }
+            kept.append(character)
+            bytes += size
+        }
+        return kept
     }
 }
 

@@ -17,8 +17,9 @@ enum PGParam: Sendable, Hashable {
 
 /// One libpq connection.
 ///
-/// `@unchecked Sendable` because ownership moves between tasks only through `PostgresPool.idle` (a `Mutex`): a
-/// connection is used by exactly one task at a time, between `checkout` and `checkin`.
+/// `@unchecked Sendable` because ownership moves between tasks only through `PostgresPool`'s state (a `Mutex`) or a
+/// lease handed to one waiter: a connection is used by exactly one task at a time, between `acquire` and `checkin`.
+/// Closed (`PQfinish`) when the last reference goes, i.e. when the pool drops it.
 final class PostgresConnection: @unchecked Sendable {
     private let conn: OpaquePointer
 
@@ -29,6 +30,9 @@ final class PostgresConnection: @unchecked Sendable {
             throw StoreError(.connectionFailed, "cannot connect to PostgreSQL: \(Self.trim(String(cString: PQerrorMessage(conn))))")
         }
         try exec("SET client_min_messages = warning")
+        // An acknowledged batch must be on disk: COMMIT returns only after the WAL is flushed, whatever the server or
+        // role default says (`synchronous_commit = off` could lose the last commits in a server crash).
+        try exec("SET synchronous_commit = on")
         // Shows up in pg_stat_activity, so operators can tell the collector's connections apart.
         try exec("SET application_name = '\(applicationName)'")
         if let schema {
@@ -178,58 +182,182 @@ final class PostgresConnection: @unchecked Sendable {
     }
 }
 
-/// A small pool of libpq connections: callers borrow one for a whole synchronous unit of work (one transaction).
+/// A snapshot of `PostgresPool`, for tests and diagnostics.
+package struct PostgresPoolStatistics: Sendable, Hashable {
+    package var idle: Int
+    package var busy: Int
+    package var waiting: Int
+    /// The most slots ever busy at once.
+    package var peakBusy: Int
+    /// Callers that had to wait for a slot.
+    package var waits: Int
+}
+
+/// A bounded pool of libpq connections: callers borrow one for a whole synchronous unit of work (one transaction).
 ///
-/// Connections are opened on demand (so concurrent appliers really run concurrently and exercise row locks) and at
-/// most `maxIdle` are kept. All libpq calls are blocking and run on the caller's task; they never span an `await`.
+/// At most `maxConnections` exist (idle + busy). Slots are taken with `acquire()` on the caller's task: when all are busy
+/// the caller suspends (no thread is blocked) in a FIFO queue until a slot is returned; a returned slot is handed
+/// straight to the first waiter, so later callers cannot barge ahead. A cancelled waiter leaves the queue and throws
+/// `.cancelled` without ever holding a slot. The work itself (`run`) is synchronous libpq on the store's I/O threads and
+/// always gives the slot back: a healthy connection goes back to the pool (or to the next waiter), a broken one (libpq
+/// status bad, or a transaction left open by an error) is closed and only its slot is passed on.
 final class PostgresPool: Sendable {
+    /// What `acquire` grants: an idle connection, or the right to open a new one (the slot is already counted busy).
+    enum Lease: Sendable {
+        case idle(PostgresConnection)
+        case open
+    }
+
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Result<Lease, StoreError>, Never>
+    }
+
+    private struct State {
+        var idle: [PostgresConnection] = []
+        var busy = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+        var peakBusy = 0
+        var waits = 0
+        var closed = false
+    }
+
     let url: String
     let schema: String?
     let applicationName: String
     let maxIdle: Int
-    private let idle = Mutex<[PostgresConnection]>([])
-    private let closed = Atomic<Bool>(false)
+    let maxConnections: Int
+    private let metrics: StorePoolMetrics
+    private let state = Mutex(State())
 
-    init(url: String, schema: String?, applicationName: String, maxIdle: Int) {
+    init(url: String, schema: String?, applicationName: String, maxIdle: Int, maxConnections: Int, metrics: StorePoolMetrics) {
         self.url = url
         self.schema = schema
         self.applicationName = applicationName
         self.maxIdle = maxIdle
+        self.maxConnections = maxConnections
+        self.metrics = metrics
+        metrics.idle.record(0)
+        metrics.busy.record(0)
     }
 
-    /// Runs `body` on a borrowed (or new) connection.
+    var statistics: PostgresPoolStatistics {
+        state.withLock { s in
+            PostgresPoolStatistics(idle: s.idle.count, busy: s.busy, waiting: s.waiters.count, peakBusy: s.peakBusy, waits: s.waits)
+        }
+    }
+
+    // MARK: Acquire
+
+    /// Takes a slot, waiting (FIFO) while all `maxConnections` are busy. Every successful call must be followed by
+    /// exactly one `run(_:_:)` with the lease, which returns the slot.
+    func acquire() async throws(StoreError) -> Lease {
+        if let granted = state.withLock({ s in grantIfFree(&s) }) { return try granted.get() }
+        let id = state.withLock { s in
+            s.nextWaiterID &+= 1
+            return s.nextWaiterID
+        }
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Lease, StoreError>, Never>) in
+                let immediate: Result<Lease, StoreError>? = state.withLock { s in
+                    // State may have changed since the fast path; and a task cancelled before it got here must not
+                    // queue, because its cancellation handler has already run and found nothing to remove.
+                    if let granted = grantIfFree(&s) { return granted }
+                    if Task.isCancelled { return .failure(Self.cancelledError) }
+                    s.waiters.append(Waiter(id: id, continuation: continuation))
+                    s.waits += 1
+                    metrics.waits.increment()
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            // Only a waiter still queued is failed; one already handed a slot keeps it and returns it through `run`.
+            let removed = state.withLock { s -> Waiter? in
+                guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: index)
+            }
+            removed?.continuation.resume(returning: .failure(Self.cancelledError))
+        }
+        return try result.get()
+    }
+
+    private static let cancelledError = StoreError(.cancelled, "cancelled while waiting for a database connection")
+
+    /// Grants a slot without waiting when one is free and nobody queued first; nil when the caller must wait.
+    private func grantIfFree(_ s: inout State) -> Result<Lease, StoreError>? {
+        if s.closed { return .failure(StoreError(.closed, "store is closed")) }
+        guard s.waiters.isEmpty else { return nil }
+        if let connection = s.idle.popLast() {
+            s.busy += 1
+            recordGauges(&s)
+            return .success(.idle(connection))
+        }
+        guard s.busy < maxConnections else { return nil }
+        s.busy += 1
+        recordGauges(&s)
+        return .success(.open)
+    }
+
+    private func recordGauges(_ s: inout State) {
+        s.peakBusy = max(s.peakBusy, s.busy)
+        metrics.idle.record(s.idle.count)
+        metrics.busy.record(s.busy)
+    }
+
+    // MARK: Run
+
+    /// Runs `body` on the leased connection (opening one for an `.open` lease), then returns the slot.
     ///
     /// If a *reused* connection turns out to be broken (the server restarted while it sat idle), `body` runs once
-    /// more on a fresh connection. That is safe for every store operation: reads and `IF [NOT] EXISTS` DDL are
-    /// idempotent, and a batch whose COMMIT did land before the break comes back as `.duplicate` through the dedupe.
-    func withConnection<T>(_ body: (PostgresConnection) throws(StoreError) -> T) throws(StoreError) -> T {
-        guard !closed.load(ordering: .acquiring) else { throw StoreError(.closed, "store is closed") }
-        if let borrowed = idle.withLock({ $0.popLast() }) {
+    /// more on a fresh connection in the same slot. That is safe for every store operation: reads and `IF [NOT] EXISTS`
+    /// DDL are idempotent, and a batch whose COMMIT did land before the break comes back as `.duplicate` through the
+    /// dedupe.
+    func run<T>(_ lease: Lease, _ body: (PostgresConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        var current: PostgresConnection?
+        defer { checkin(current) }
+        if case .idle(let borrowed) = lease {
+            current = borrowed
             do throws(StoreError) {
-                let result = try body(borrowed)
-                checkin(borrowed)
-                return result
+                return try body(borrowed)
             } catch  where error.code == .connectionFailed && !borrowed.isHealthy {
-                // Fall through to a fresh connection.
-            } catch {
-                checkin(borrowed)
-                throw error
+                current = nil  // dropped, hence closed; the slot stays ours for the fresh connection below
             }
         }
         let fresh = try PostgresConnection(url: url, schema: schema, applicationName: applicationName)
-        defer { checkin(fresh) }
+        current = fresh
         return try body(fresh)
     }
 
-    private func checkin(_ connection: PostgresConnection) {
-        guard connection.isHealthy, !closed.load(ordering: .acquiring) else { return }
-        idle.withLock { pool in
-            if pool.count < maxIdle { pool.append(connection) }
+    /// Returns a slot: to the first waiter if any (with the connection if it is still healthy, else the right to open
+    /// one), else to the pool. Broken connections, and any beyond `maxIdle`, are dropped, which closes them.
+    private func checkin(_ connection: PostgresConnection?) {
+        let reusable = connection.flatMap { $0.isHealthy ? $0 : nil }
+        let handOff: (Waiter, Lease)? = state.withLock { s in
+            if !s.closed, !s.waiters.isEmpty {
+                let waiter = s.waiters.removeFirst()
+                return (waiter, reusable.map { .idle($0) } ?? .open)
+            }
+            s.busy -= 1
+            if !s.closed, let reusable, s.idle.count < maxIdle { s.idle.append(reusable) }
+            recordGauges(&s)
+            return nil
         }
+        if let handOff { handOff.0.continuation.resume(returning: .success(handOff.1)) }
     }
 
+    /// Refuses new work, closes idle connections and fails every waiter; busy connections close when returned.
     func close() {
-        closed.store(true, ordering: .releasing)
-        idle.withLock { $0.removeAll() }
+        // The idle connections are moved out and released after the lock, since PQfinish may block on the network.
+        let (_, waiters) = state.withLock { s in
+            s.closed = true
+            let moved = (s.idle, s.waiters)
+            s.idle = []
+            s.waiters = []
+            recordGauges(&s)
+            return moved
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: .failure(StoreError(.closed, "store is closed"))) }
     }
 }

@@ -12,8 +12,9 @@ import Synchronization
 public final class PostgresStore: BatchStore {
     public let kind = "postgres"
     private let pool: PostgresPool
-    /// Concurrent: every caller borrows its own connection, so appliers of different agents run in parallel.
-    private let io = BlockingIO(label: "vigil.store.postgres", concurrent: true)
+    /// One thread per connection: every caller borrows its own connection, so appliers of different agents run in
+    /// parallel, and the pool never lets more than `maxConnections` jobs exist at once.
+    private let io: BlockingIO
     private let logger: Logger
     private let metrics: StoreMetrics
     /// Month keys (`yyyymm`) whose partitions are known to exist, so the hot path skips DDL.
@@ -24,6 +25,8 @@ public final class PostgresStore: BatchStore {
     ///   - schema: optional schema (created if missing, used as `search_path`); lets tests and tenants share a database.
     ///     Must match `[a-z_][a-z0-9_]*`.
     ///   - maxIdleConnections: connections kept open between calls.
+    ///   - maxConnections: at most this many connections exist at once; further callers wait (FIFO) for one to be
+    ///     returned. Must be ≥ 1. Size it below the server's `max_connections` divided by the number of collectors.
     ///   - applicationName: `application_name` of every connection (seen in `pg_stat_activity`); same rule as `schema`.
     public init(
         url: String,
@@ -31,6 +34,7 @@ public final class PostgresStore: BatchStore {
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         maxIdleConnections: Int = 4,
+        maxConnections: Int = 8,
         applicationName: String = "vigil_collector"
     ) throws(StoreError) {
         /// Both are spliced into SQL (identifiers and `SET` cannot take bind parameters), so only a safe alphabet passes.
@@ -41,7 +45,12 @@ public final class PostgresStore: BatchStore {
         }
         if let schema, !isIdentifier(schema) { throw StoreError(.invalidBatch, "invalid schema name \(schema)") }
         guard isIdentifier(applicationName) else { throw StoreError(.invalidBatch, "invalid application name \(applicationName)") }
-        self.pool = PostgresPool(url: url, schema: schema, applicationName: applicationName, maxIdle: maxIdleConnections)
+        guard maxConnections >= 1 else { throw StoreError(.invalidBatch, "maxConnections must be >= 1, got \(maxConnections)") }
+        self.pool = PostgresPool(
+            url: url, schema: schema, applicationName: applicationName, maxIdle: min(maxIdleConnections, maxConnections),
+            maxConnections: maxConnections, metrics: StorePoolMetrics(store: "postgres", factory: metricsFactory)
+        )
+        self.io = BlockingIO(threads: maxConnections)
         self.logger = logger
         self.metrics = StoreMetrics(store: "postgres", factory: metricsFactory)
     }
@@ -141,9 +150,28 @@ public final class PostgresStore: BatchStore {
             CREATE INDEX alert_feedback_alert_id ON alert_feedback (alert_id, id);
             """
         ),
+        (
+            3, "rejected_batches",
+            """
+            CREATE TABLE rejected_batches (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                agent_id TEXT NOT NULL,
+                received_at_ms BIGINT NOT NULL,
+                code TEXT NOT NULL,
+                message TEXT NOT NULL,
+                body_bytes BIGINT NOT NULL CHECK (body_bytes >= 0)
+            );
+            CREATE INDEX rejected_batches_received_at ON rejected_batches (received_at_ms);
+            """
+        ),
     ]
 
     public func migrate() async throws {
+        try await migrate(through: .max)
+    }
+
+    /// Applies pending migrations up to and including `version`; tests use it to build an older schema.
+    package func migrate(through version: Int64) async throws {
         try await onConnection { [self] (conn) throws(StoreError) in
             // A session advisory lock keeps two collectors starting at once from racing through the same migration.
             try conn.exec("SELECT pg_advisory_lock(hashtext(current_schema() || '.vigil_migrations'))")
@@ -154,7 +182,7 @@ public final class PostgresStore: BatchStore {
                     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)
                 """
             )
-            for migration in Self.migrations {
+            for migration in Self.migrations where migration.version <= version {
                 let applied = try conn.query("SELECT 1 FROM schema_migrations WHERE version = $1", [.text("\(migration.version)")])
                 if !applied.isEmpty { continue }
                 do throws(StoreError) {
@@ -209,6 +237,10 @@ public final class PostgresStore: BatchStore {
         return try result.get()
     }
 
+    /// One transaction on one connection: the agent's row lock, the bronze row, both COPYs, the alerts and the new
+    /// high-water mark commit together or not at all (the COPYs run inside it; a failed COPY aborts it). COMMIT returns
+    /// only after the WAL is flushed (`synchronous_commit = on` per connection), so an accepted batch survives a crash
+    /// of either process, and a crash before COMMIT leaves nothing of it. Only `ensurePartitions` runs outside, by design.
     private static func applyInTransaction(_ batch: StoredBatch, _ conn: PostgresConnection) throws(StoreError) -> ApplyOutcome {
         let agent = PGParam.text(batch.agentID)
         try conn.exec("BEGIN")
@@ -495,6 +527,54 @@ public final class PostgresStore: BatchStore {
         }
     }
 
+    // MARK: Rejections and high-water marks
+
+    public func recordRejection(_ rejection: RejectedBatch) async throws {
+        let r = rejection.normalized
+        try await onConnection { (conn) throws(StoreError) -> Void in
+            _ = try conn.query(
+                "INSERT INTO rejected_batches (agent_id, received_at_ms, code, message, body_bytes) VALUES ($1, $2, $3, $4, $5)",
+                [.text(r.agentID), .text("\(r.receivedAt)"), .text(r.code), .text(r.message), .text("\(r.bodyBytes)")]
+            )
+        }
+    }
+
+    public func highWaterMarks() async throws -> [String: Int64] {
+        try await onConnection { (conn) throws(StoreError) -> [String: Int64] in
+            var marks: [String: Int64] = [:]
+            for row in try conn.query("SELECT agent_id, high_water_mark FROM agent_sequences") {
+                guard row.count == 2, let agent = row[0], let hwm = row[1].flatMap({ Int64($0) }) else { continue }
+                marks[agent] = hwm
+            }
+            return marks
+        }
+    }
+
+    /// The most recent rejections, newest first; for tests (`package`, not public API).
+    package func rejectionsForTesting(limit: Int = 100) async throws -> [RejectedBatch] {
+        try await onConnection { (conn) throws(StoreError) -> [RejectedBatch] in
+            try conn.query(
+                "SELECT agent_id, received_at_ms, code, message, body_bytes FROM rejected_batches ORDER BY id DESC LIMIT $1",
+                [.text("\(limit)")]
+            ).compactMap { row in
+                guard row.count == 5, let agent = row[0], let received = row[1].flatMap({ Int64($0) }), let code = row[2],
+                    let message = row[3], let bytes = row[4].flatMap({ Int($0) })
+                else { return nil }
+                return RejectedBatch(agentID: agent, receivedAt: received, code: code, message: message, bodyBytes: bytes)
+            }
+        }
+    }
+
+    /// The versions recorded in `schema_migrations`, ascending; for tests.
+    package func appliedMigrations() async throws -> [Int64] {
+        try await onConnection { (conn) throws(StoreError) -> [Int64] in
+            try conn.query("SELECT version FROM schema_migrations ORDER BY version").compactMap { ($0.first ?? nil).flatMap { Int64($0) } }
+        }
+    }
+
+    /// A snapshot of the connection pool (idle, busy, waiting, peak busy, waits); for tests.
+    package var poolStatistics: PostgresPoolStatistics { pool.statistics }
+
     // MARK: Queries
 
     public func stats() async throws -> StoreStats {
@@ -502,14 +582,16 @@ public final class PostgresStore: BatchStore {
             let rows = try conn.query(
                 """
                 SELECT coalesce(sum(bars), 0), coalesce(sum(detections), 0), coalesce(sum(batches_accepted), 0),
-                       coalesce(sum(duplicates), 0), count(*), (SELECT count(*) FROM alerts)
+                       coalesce(sum(duplicates), 0), count(*), (SELECT count(*) FROM alerts),
+                       (SELECT count(*) FROM rejected_batches)
                 FROM agent_sequences
                 """
             )
-            guard let row = rows.first, row.count == 6 else { throw StoreError(.queryFailed, "stats query returned no row") }
+            guard let row = rows.first, row.count == 7 else { throw StoreError(.queryFailed, "stats query returned no row") }
             func int(_ i: Int) -> Int64 { row[i].flatMap { Int64($0) } ?? 0 }
             return StoreStats(
-                bars: int(0), detections: int(1), batchesAccepted: int(2), duplicates: int(3), agents: int(4), alerts: int(5)
+                bars: int(0), detections: int(1), batchesAccepted: int(2), duplicates: int(3), agents: int(4), alerts: int(5),
+                rejected: int(6)
             )
         }
     }
@@ -576,11 +658,15 @@ public final class PostgresStore: BatchStore {
         }
     }
 
-    /// Runs `body` on a pooled connection, on the store's I/O queue.
+    /// Runs `body` on a pooled connection, on the store's I/O threads.
+    ///
+    /// The slot is awaited here, on the caller's task, so callers beyond `maxConnections` suspend instead of holding a
+    /// thread; once granted, `run` always executes and always gives the slot back.
     private func onConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws(StoreError) -> T
     ) async throws(StoreError) -> T {
-        try await io.run { [pool] () throws(StoreError) -> T in try pool.withConnection(body) }
+        let lease = try await pool.acquire()
+        return try await io.run { [pool] () throws(StoreError) -> T in try pool.run(lease, body) }
     }
 
     public func close() async {

@@ -32,8 +32,14 @@ final class SQLiteConnection {
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
         // WAL lets readers run while the writer commits; synchronous=FULL fsyncs the WAL at every commit, so an
         // acknowledged batch survives kill -9 and power loss (NORMAL would only survive process crashes).
-        try exec("PRAGMA journal_mode=WAL")
+        // `journal_mode=WAL` does not fail when WAL is unavailable (some network file systems): it answers with the
+        // mode it kept. Read both settings back so the store never runs with weaker guarantees than it documents.
+        let mode = try query("PRAGMA journal_mode=WAL").first?.first?.string?.lowercased()
+        guard mode == "wal" else { throw StoreError(.connectionFailed, "cannot enable WAL on \(path) (journal mode \(mode ?? "unknown"))") }
         try exec("PRAGMA synchronous=FULL")
+        guard try query("PRAGMA synchronous").first?.first?.int64 == 2 else {
+            throw StoreError(.connectionFailed, "cannot set synchronous=FULL on \(path)")
+        }
         try exec("PRAGMA foreign_keys=ON")
     }
 

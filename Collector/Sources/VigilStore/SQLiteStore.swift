@@ -15,13 +15,13 @@ import Synchronization
 /// One connection behind a `Mutex` makes this process a single writer; every batch runs in one `BEGIN IMMEDIATE`
 /// transaction, which takes SQLite's write lock up front, so the high-water-mark read and its update can never
 /// interleave with another writer (another process, or a second store on the same file, waits on `busy_timeout`).
-/// The calls are synchronous and short; they run on the caller's task and never hold the lock across an `await`.
+/// The calls are synchronous and short; they run on the store's I/O thread and never hold the lock across an `await`.
 public final class SQLiteStore: BatchStore {
     public let kind = "sqlite"
     public let path: String
     private let connection: Mutex<SQLiteConnection?>
-    /// Serial: SQLite has one writer anyway, and the queue keeps callers from piling up on the mutex.
-    private let io = BlockingIO(label: "vigil.store.sqlite", concurrent: false)
+    /// One thread: SQLite has one writer anyway, and the FIFO job queue keeps callers from piling up on the mutex.
+    private let io = BlockingIO(threads: 1)
     private let logger: Logger
     private let metrics: StoreMetrics
 
@@ -147,14 +147,33 @@ public final class SQLiteStore: BatchStore {
             CREATE INDEX alert_feedback_alert_id ON alert_feedback (alert_id, id);
             """
         ),
+        (
+            3, "rejected_batches",
+            """
+            CREATE TABLE rejected_batches (
+                id INTEGER PRIMARY KEY,
+                agent_id TEXT NOT NULL,
+                received_at_ms INTEGER NOT NULL,
+                code TEXT NOT NULL,
+                message TEXT NOT NULL,
+                body_bytes INTEGER NOT NULL CHECK (body_bytes >= 0)
+            );
+            CREATE INDEX rejected_batches_received_at ON rejected_batches (received_at_ms);
+            """
+        ),
     ]
 
     public func migrate() async throws {
+        try await migrate(through: .max)
+    }
+
+    /// Applies pending migrations up to and including `version`; tests use it to build an older schema.
+    package func migrate(through version: Int64) async throws {
         try await locked { [self] (conn) throws(StoreError) in
             try conn.exec(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)"
             )
-            for migration in Self.migrations {
+            for migration in Self.migrations where migration.version <= version {
                 try conn.exec("BEGIN IMMEDIATE")
                 do throws(StoreError) {
                     let applied = try conn.query("SELECT 1 FROM schema_migrations WHERE version = ?", [.int(migration.version)])
@@ -199,6 +218,10 @@ public final class SQLiteStore: BatchStore {
         return try result.get()
     }
 
+    /// One `BEGIN IMMEDIATE` transaction holds the whole batch: the high-water-mark check, the bronze row, bars,
+    /// detections, alerts and the new high-water mark. With WAL and `synchronous=FULL` (checked when the connection
+    /// opens) COMMIT returns only after the WAL, commit record included, is fsynced: a kill -9 (or power loss) after
+    /// `apply` returns keeps the batch, and one before COMMIT leaves only uncommitted WAL frames, which recovery ignores.
     private static func applyLocked(_ batch: StoredBatch, _ conn: SQLiteConnection) throws(StoreError) -> ApplyOutcome {
         try conn.exec("BEGIN IMMEDIATE")
         do throws(StoreError) {
@@ -271,6 +294,60 @@ public final class SQLiteStore: BatchStore {
         }
     }
 
+    // MARK: Rejections and high-water marks
+
+    public func recordRejection(_ rejection: RejectedBatch) async throws {
+        let r = rejection.normalized
+        try await locked { (conn) throws(StoreError) in
+            try conn.run(
+                "INSERT INTO rejected_batches (agent_id, received_at_ms, code, message, body_bytes) VALUES (?, ?, ?, ?, ?)",
+                [.text(r.agentID), .int(r.receivedAt), .text(r.code), .text(r.message), .int(Int64(r.bodyBytes))]
+            )
+        }
+    }
+
+    public func highWaterMarks() async throws -> [String: Int64] {
+        try await locked { (conn) throws(StoreError) -> [String: Int64] in
+            var marks: [String: Int64] = [:]
+            for row in try conn.query("SELECT agent_id, high_water_mark FROM agent_sequences") {
+                guard row.count == 2, let agent = row[0].string, let hwm = row[1].int64 else { continue }
+                marks[agent] = hwm
+            }
+            return marks
+        }
+    }
+
+    /// The most recent rejections, newest first; for tests (`package`, not public API).
+    package func rejectionsForTesting(limit: Int = 100) async throws -> [RejectedBatch] {
+        try await locked { (conn) throws(StoreError) -> [RejectedBatch] in
+            try conn.query(
+                "SELECT agent_id, received_at_ms, code, message, body_bytes FROM rejected_batches ORDER BY id DESC LIMIT ?",
+                [.int(Int64(limit))]
+            ).compactMap { row in
+                guard row.count == 5, let agent = row[0].string, let received = row[1].int64, let code = row[2].string,
+                    let message = row[3].string, let bytes = row[4].int64
+                else { return nil }
+                return RejectedBatch(agentID: agent, receivedAt: received, code: code, message: message, bodyBytes: Int(bytes))
+            }
+        }
+    }
+
+    /// The versions recorded in `schema_migrations`, ascending; for tests.
+    package func appliedMigrations() async throws -> [Int64] {
+        try await locked { (conn) throws(StoreError) -> [Int64] in
+            try conn.query("SELECT version FROM schema_migrations ORDER BY version").compactMap { $0.first?.int64 }
+        }
+    }
+
+    /// The connection's `journal_mode` and `synchronous` as SQLite reports them; for tests.
+    package func durabilitySettings() async throws -> (journalMode: String, synchronous: Int64) {
+        try await locked { (conn) throws(StoreError) -> (journalMode: String, synchronous: Int64) in
+            let mode = try conn.query("PRAGMA journal_mode").first?.first?.string ?? ""
+            let synchronous = try conn.query("PRAGMA synchronous").first?.first?.int64 ?? -1
+            return (mode, synchronous)
+        }
+    }
+
     // MARK: Queries
 
     public func stats() async throws -> StoreStats {
@@ -278,18 +355,20 @@ public final class SQLiteStore: BatchStore {
             let rows = try conn.query(
                 """
                 SELECT coalesce(sum(bars), 0), coalesce(sum(detections), 0), coalesce(sum(batches_accepted), 0),
-                       coalesce(sum(duplicates), 0), count(*), (SELECT count(*) FROM alerts)
+                       coalesce(sum(duplicates), 0), count(*), (SELECT count(*) FROM alerts),
+                       (SELECT count(*) FROM rejected_batches)
                 FROM agent_sequences
                 """
             )
-            guard let row = rows.first, row.count == 6 else { throw StoreError(.queryFailed, "stats query returned no row") }
+            guard let row = rows.first, row.count == 7 else { throw StoreError(.queryFailed, "stats query returned no row") }
             return StoreStats(
                 bars: row[0].int64 ?? 0,
                 detections: row[1].int64 ?? 0,
                 batchesAccepted: row[2].int64 ?? 0,
                 duplicates: row[3].int64 ?? 0,
                 agents: row[4].int64 ?? 0,
-                alerts: row[5].int64 ?? 0
+                alerts: row[5].int64 ?? 0,
+                rejected: row[6].int64 ?? 0
             )
         }
     }

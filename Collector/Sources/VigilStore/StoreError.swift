@@ -7,7 +7,7 @@
 public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable, Hashable {
-            case invalidBatch, constraintViolation, connectionFailed, queryFailed, migrationFailed, busy, closed, notFound
+            case invalidBatch, constraintViolation, connectionFailed, queryFailed, migrationFailed, busy, closed, notFound, cancelled
         }
         let base: Base
 
@@ -26,6 +26,8 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let closed = Code(base: .closed)
         /// A referenced row (an alert, for feedback) does not exist.
         public static let notFound = Code(base: .notFound)
+        /// The calling task was cancelled while waiting for a database connection; nothing was done.
+        public static let cancelled = Code(base: .cancelled)
 
         public var description: String { base.rawValue }
     }
@@ -41,7 +43,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// True when retrying the same batch later may succeed; false when the batch itself is bad.
     public var isRetryable: Bool {
         switch code.base {
-        case .connectionFailed, .busy, .queryFailed, .closed: true
+        case .connectionFailed, .busy, .queryFailed, .closed, .cancelled: true
         case .invalidBatch, .constraintViolation, .migrationFailed, .notFound: false
         }
     }

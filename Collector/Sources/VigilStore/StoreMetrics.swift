@@ -49,3 +49,23 @@ struct StoreMetrics: Sendable {
         }
     }
 }
+
+/// The PostgreSQL connection pool's instruments. Values are recorded under the pool's lock, so the last value of each
+/// gauge is always the current state (recording outside it could let an older value land last).
+struct StorePoolMetrics: Sendable {
+    /// Connections open and waiting in the pool.
+    let idle: Gauge
+    /// Connection slots in use (a connection being opened counts as busy).
+    let busy: Gauge
+    /// Callers that found every slot busy and had to wait.
+    let waits: Counter
+
+    init(store: String, factory: any MetricsFactory) {
+        func connections(_ state: String) -> Gauge {
+            Gauge(label: "vigil_collector_store_connections", dimensions: [("store", store), ("state", state)], factory: factory)
+        }
+        idle = connections("idle")
+        busy = connections("busy")
+        waits = Counter(label: "vigil_collector_store_pool_waits_total", dimensions: [("store", store)], factory: factory)
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import VigilConfig
 import SwiftProtobuf
 import VigilDetection
 import VigilTelemetry

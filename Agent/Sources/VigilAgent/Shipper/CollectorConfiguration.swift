@@ -1,4 +1,5 @@
 import Foundation
+import VigilConfig
 
 /// Where and how the shipper sends batches. Keys under `collector:`.
 public struct CollectorConfiguration: Codable, Sendable, Equatable, CustomStringConvertible {

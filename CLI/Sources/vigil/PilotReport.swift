@@ -1,0 +1,285 @@
+import ArgumentParser
+import Foundation
+import VigilDetection
+import VigilHTTP
+
+/// The collector's API as the pilot uses it: real HTTP over loopback, the same JSON an operator's tools get.
+struct PilotAPI: Sendable {
+    let base: String
+    let client: HTTPClient
+
+    struct Stats: Decodable, Sendable {
+        var bars: Int64
+        var detections: Int64
+        var alerts: Int64
+        var batchesAccepted: Int64
+        var duplicates: Int64
+        var rejected: Int64
+        var agents: Int64
+    }
+
+    struct Event: Decodable, Sendable {
+        var id: Int64
+        var symbol: String
+        var time: String
+        var timestampMs: Int64
+        var tier: Int32
+        var detector: String
+        var score: Double
+        var anomalyScore: Double?
+    }
+
+    struct Alert: Codable, Sendable {
+        var id: Int64
+        var symbol: String
+        var firstTime: String
+        var lastTime: String
+        var firstTimestampMs: Int64
+        var lastTimestampMs: Int64
+        var tier: Int32
+        var kind: String
+        var severity: String
+        var score: Double
+        var explanation: String
+        var traceId: String?
+    }
+
+    struct Page<Item: Decodable & Sendable>: Decodable, Sendable {
+        var items: [Item]
+        var nextCursor: String?
+    }
+
+    struct Bars: Decodable, Sendable {
+        struct Bar: Decodable, Sendable { var timestampMs: Int64 }
+        var bars: [Bar]
+    }
+
+    func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
+        let response = try await client.execute(HTTPRequest(url: base + path, timeoutSeconds: 60))
+        guard response.status == 200 else { throw ValidationError("GET \(path): HTTP \(response.status) \(response.bodyText.prefix(200))") }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(T.self, from: Data(response.body))
+    }
+
+    func stats() async throws -> Stats { try await get("/v1/stats", as: Stats.self) }
+
+    func all<Item: Decodable & Sendable>(_ path: String, as: Item.Type) async throws -> [Item] {
+        var items: [Item] = []
+        var cursor: String?
+        repeat {
+            let separator = path.contains("?") ? "&" : "?"
+            let page = try await get(path + separator + "limit=10000" + (cursor.map { "&cursor=\($0)" } ?? ""), as: Page<Item>.self)
+            items += page.items
+            cursor = page.nextCursor
+        } while cursor != nil
+        return items
+    }
+
+    func barTimes(symbol: String) async throws -> [Int64] {
+        var times: [Int64] = []
+        var from: Int64 = Int64.min / 2
+        while true {
+            let escaped = symbol.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? symbol
+            let page = try await get("/v1/bars?symbol=\(escaped)&from=\(from)&limit=10000", as: Bars.self)
+            times += page.bars.map(\.timestampMs)
+            guard page.bars.count == 10_000, let last = page.bars.last?.timestampMs else { return times }
+            from = last + 1
+        }
+    }
+}
+
+/// What `vigil pilot` prints (text) or emits (`--json`).
+struct PilotReport: Encodable {
+    struct Scores: Encodable {
+        var labels: Int
+        var detected: Int
+        var precision: Double
+        var recall: Double
+        var f1: Double
+    }
+
+    struct Events: Encodable {
+        var events: Int
+        var hits: Int
+        var recall: Double
+        var flagsPerSymbolMonth: Double
+        var missed: [EventsEvaluation.Result]
+    }
+
+    var source: String
+    var store: String
+    var agents: Int
+    var symbols: Int
+    var bars: Int64
+    var elapsedSeconds: Double
+    var barsPerSecond: Double
+    var batchesAccepted: Int64
+    var duplicates: Int64
+    var rejected: Int64
+    var detections: [String: Int]
+    var alerts: [String: Int]
+    var marketWideAlerts: Int
+    var topAlerts: [PilotAPI.Alert]
+    var precision: Double?
+    var recall: Double?
+    var f1: Double?
+    var byTier: [String: Scores]?
+    var byKind: [String: Scores]?
+    var events: Events?
+
+    // Kept for --export, not part of the JSON report.
+    var allAlerts: [PilotAPI.Alert] = []
+    var allEvents: [PilotAPI.Event] = []
+
+    enum CodingKeys: String, CodingKey {
+        case source, store, agents, symbols, bars, detections, alerts, precision, recall, f1, events
+        case elapsedSeconds = "elapsed_seconds", barsPerSecond = "bars_per_second", batchesAccepted = "batches_accepted"
+        case duplicates, rejected, marketWideAlerts = "market_wide_alerts", topAlerts = "top_alerts", byTier = "by_tier", byKind = "by_kind"
+    }
+
+    static func build(
+        api: PilotAPI, plan: PilotPlan, elapsedSeconds: Double, eventsPath: String?, labelsPath: String?, top: Int, store: String
+    ) async throws -> PilotReport {
+        let stats = try await api.stats()
+        let alerts = try await api.all("/v1/alerts", as: PilotAPI.Alert.self)
+        let events = try await api.all("/v1/events", as: PilotAPI.Event.self)
+        var detectionsByTier: [String: Int] = ["total": events.count]
+        for event in events { detectionsByTier["tier\(event.tier)", default: 0] += 1 }
+        var alertsByTier: [String: Int] = ["total": alerts.count]
+        for alert in alerts { alertsByTier["tier\(alert.tier)", default: 0] += 1 }
+        let symbols: [String]
+        switch plan.source {
+        case .synthetic(_, let count, _): symbols = (1...count).map { String(format: "SYN%03d", $0) }
+        case .replay(_, let names): symbols = names
+        }
+        var report = PilotReport(
+            source: plan.description, store: store, agents: plan.agents, symbols: symbols.count, bars: stats.bars, elapsedSeconds: elapsedSeconds,
+            barsPerSecond: elapsedSeconds > 0 ? Double(stats.bars) / elapsedSeconds : 0, batchesAccepted: stats.batchesAccepted,
+            duplicates: stats.duplicates, rejected: stats.rejected, detections: detectionsByTier, alerts: alertsByTier,
+            marketWideAlerts: alerts.filter { $0.symbol == "ALL" }.count,
+            topAlerts: Array(alerts.sorted { ($0.score, $1.id) > ($1.score, $0.id) }.prefix(top)))
+        report.allAlerts = alerts
+        report.allEvents = events
+
+        // Labelled anomalies (synthetic market): precision/recall/F1 overall, per tier and per kind.
+        if let labelsPath, let text = try? String(contentsOfFile: labelsPath, encoding: .utf8) {
+            let labels = text.split(separator: "\n").dropFirst().compactMap { AnomalyLabel(csvLine: $0) }
+            let tolerance: Int64 = 2 * 86_400_000
+            func flagged(_ tier: Int32?) -> [FlaggedBar] {
+                events.filter { tier == nil || $0.tier == tier }.map { FlaggedBar(symbol: $0.symbol, timestamp: $0.timestampMs) }
+            }
+            let overall = LabelEvaluation(labels: labels, flagged: flagged(nil), tolerance: tolerance)
+            report.precision = overall.overall.precision
+            report.recall = overall.overall.recall
+            report.f1 = overall.overall.f1
+            var byTier: [String: Scores] = [:]
+            for tier in Set(events.map(\.tier)).sorted() {
+                byTier["tier\(tier)"] = Scores(LabelEvaluation(labels: labels, flagged: flagged(tier), tolerance: tolerance).overall)
+            }
+            report.byTier = byTier
+            report.byKind = Dictionary(uniqueKeysWithValues: overall.perKind.map { ($0.key.rawValue, Scores($0.value)) })
+        }
+
+        // Dated events (replay of real data): the rules of events_eval.py over what the collector stored.
+        if let eventsPath {
+            let marketEvents = try MarketEvent.parse(csv: try String(contentsOfFile: eventsPath, encoding: .utf8))
+            var barDays: [String: Set<String>] = [:]
+            for symbol in symbols {
+                barDays[symbol] = Set(try await api.barTimes(symbol: symbol).map { String(ISODay.format($0)) })
+            }
+            var flaggedDays: [String: Set<String>] = [:]
+            for event in events where event.symbol != "ALL" { flaggedDays[String(event.time.prefix(10)), default: []].insert(event.symbol) }
+            let evaluation = EventsEvaluation(events: marketEvents, barDays: barDays, flaggedDays: flaggedDays)
+            report.events = Events(
+                events: evaluation.results.count, hits: evaluation.hits, recall: evaluation.recall, flagsPerSymbolMonth: evaluation.flagsPerSymbolMonth,
+                missed: evaluation.missed)
+        }
+        return report
+    }
+
+    func jsonText() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+    }
+
+    func text() -> String {
+        func pct(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "-" }
+        var lines: [String] = []
+        lines.append("Vigil pilot report")
+        lines.append("  source          \(source); \(agents) agent(s); \(store) store")
+        lines.append(
+            "  bars            \(bars.grouped) in \(String(format: "%.1f", elapsedSeconds)) s = \(Int(barsPerSecond).grouped) bars/s "
+                + "(\(batchesAccepted.grouped) batches, \(duplicates) duplicates, \(rejected) rejected)")
+        let tiers = detections.keys.filter { $0 != "total" }.sorted().map { "\($0) \(detections[$0] ?? 0)" }.joined(separator: ", ")
+        lines.append("  detections      \((detections["total"] ?? 0).grouped) (\(tiers.isEmpty ? "none" : tiers))")
+        let alertTiers = alerts.keys.filter { $0 != "total" }.sorted().map { "\($0) \(alerts[$0] ?? 0)" }.joined(separator: ", ")
+        lines.append("  alerts          \((alerts["total"] ?? 0).grouped) (\(alertTiers.isEmpty ? "none" : alertTiers); \(marketWideAlerts) market-wide)")
+        if let precision {
+            lines.append("  labels          precision \(pct(precision))  recall \(pct(recall))  F1 \(pct(f1))")
+            for (tier, s) in (byTier ?? [:]).sorted(by: { $0.key < $1.key }) {
+                lines.append("    \(tier.padding(toLength: 16, withPad: " ", startingAt: 0)) precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))")
+            }
+            for (kind, s) in (byKind ?? [:]).sorted(by: { $0.key < $1.key }) {
+                lines.append(
+                    "    \(kind.padding(toLength: 16, withPad: " ", startingAt: 0)) \(s.detected)/\(s.labels) found  precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))"
+                )
+            }
+        }
+        if let events {
+            lines.append(
+                "  events          \(events.hits)/\(events.events) found, recall \(pct(events.recall)); \(String(format: "%.2f", events.flagsPerSymbolMonth)) flags per symbol-month")
+            for miss in events.missed {
+                lines.append("    missed \(miss.date) \(miss.symbols) (\(miss.kind))\(miss.missed.map { ": not flagged " + $0.joined(separator: ",") } ?? "")\(miss.rank.map { ": day rank \($0)" } ?? "")")
+            }
+        }
+        lines.append("  top alerts")
+        for alert in topAlerts {
+            let span = alert.firstTime == alert.lastTime ? String(alert.firstTime.prefix(10)) : "\(alert.firstTime.prefix(10))..\(alert.lastTime.prefix(10))"
+            lines.append(
+                "    #\(alert.id) \(alert.symbol) \(span) tier \(alert.tier) \(alert.kind) \(alert.severity) score \(String(format: "%.1f", alert.score))"
+                    + (alert.traceId.map { " trace \($0)" } ?? ""))
+            lines.append("        \(alert.explanation)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `alerts.csv` (id, symbol or ALL, first/last bar time ISO 8601, tier, kind, score) and `detections.csv`
+    /// (symbol, bar time, tier, detector, score).
+    func export(to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var alertsCSV = "id,symbol,first_time,last_time,tier,kind,severity,score\n"
+        for a in allAlerts {
+            alertsCSV += "\(a.id),\(CSV.field(a.symbol)),\(a.firstTime),\(a.lastTime),\(a.tier),\(CSV.field(a.kind)),\(a.severity),\(a.score)\n"
+        }
+        try alertsCSV.write(toFile: directory + "/alerts.csv", atomically: true, encoding: .utf8)
+        var detectionsCSV = "symbol,time,tier,detector,score\n"
+        for d in allEvents { detectionsCSV += "\(CSV.field(d.symbol)),\(d.time),\(d.tier),\(CSV.field(d.detector)),\(d.score)\n" }
+        try detectionsCSV.write(toFile: directory + "/detections.csv", atomically: true, encoding: .utf8)
+    }
+}
+
+extension PilotReport.Scores {
+    init(_ counts: LabelEvaluation.Counts) {
+        self.init(labels: counts.labels, detected: counts.detectedLabels, precision: counts.precision, recall: counts.recall, f1: counts.f1)
+    }
+}
+
+enum CSV {
+    static func field(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+}
+
+enum ISODay {
+    /// `YYYY-MM-DD` of a UTC millisecond time.
+    static func format(_ ms: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
+    }
+}

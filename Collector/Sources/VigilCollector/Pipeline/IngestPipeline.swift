@@ -1,0 +1,258 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceContextModule
+import Synchronization
+import Tracing
+import VigilDetection
+import VigilStore
+import VigilTelemetry
+import VigilWire
+
+/// What the receiver answers for a request that took effect (or had already).
+public struct IngestOutcome: Sendable {
+    public enum Status: String, Sendable { case accepted, duplicate }
+    public var status: Status
+    public var agentID: String
+    public var sequence: Int64
+    public var highWaterMark: Int64
+    public var barsAccepted: Int
+    public var detections: Int
+    public var alerts: Int
+    public var traceID: String?
+}
+
+/// Receiver → Deduper → Partitions → Alerter → Store, for one decoded request (DESIGN.md "Collector").
+///
+/// A request takes effect exactly once: the store applies the bars, detections, alerts and the agent's new
+/// high-water mark in one transaction, and only then is the request acknowledged.
+public final class IngestPipeline: Sendable {
+    let store: any BatchStore
+    let partitions: [Partition]
+    let market: MarketWatch
+    let deduper: Deduper
+    let locks = KeyedLock()
+    let tracer: VigilTracer
+    let spans: SpanExporter?
+    let queueLimit: Int
+    let retryAfterSeconds: Int
+    let logger: Logger
+    let metrics = PipelineMetrics()
+    /// Alert keys already counted in `vigil_collector_alerts_total`, so an episode that grows is counted once.
+    let raisedAlerts: ByteLRUCache<String, Bool>
+    /// Bumped on every accepted request: API query results cached under an older generation are stale.
+    let generation = Atomic<UInt64>(0)
+
+    init(
+        store: any BatchStore, partitions: [Partition], market: MarketWatch, deduper: Deduper, tracer: VigilTracer, spans: SpanExporter?,
+        queueLimit: Int, retryAfterSeconds: Int, logger: Logger
+    ) {
+        self.store = store
+        self.partitions = partitions
+        self.market = market
+        self.deduper = deduper
+        self.tracer = tracer
+        self.spans = spans
+        self.queueLimit = queueLimit
+        self.retryAfterSeconds = retryAfterSeconds
+        self.logger = logger
+        self.raisedAlerts = ByteLRUCache(name: "alert_keys", maxBytes: 4 << 20, ttl: .seconds(7 * 86_400))
+    }
+
+    public func handle(_ request: IngestRequest, context: ServiceContext, receivedAt: Int64) async throws(IngestError) -> IngestOutcome {
+        do {
+            return try await locks.withLock(request.agentID) { () async throws -> IngestOutcome in
+                try await self.handleLocked(request, context: context, receivedAt: receivedAt)
+            }
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw IngestError(.unavailable, "\(error)", retryAfterSeconds: retryAfterSeconds)
+        }
+    }
+
+    private func handleLocked(_ request: IngestRequest, context: ServiceContext, receivedAt: Int64) async throws(IngestError)
+        -> IngestOutcome
+    {
+        let sequence = request.sequence ?? deduper.nextSequence(for: request.agentID)
+        let endpoint = request.source.rawValue
+
+        // Deduper: an obvious duplicate is answered from memory; the store still counts it (and stays the authority).
+        let dedupeSpan = tracer.startSpan("collector.deduper.check", context: context, ofKind: .internal)
+        dedupeSpan.attributes["vigil.agent.id"] = request.agentID
+        dedupeSpan.attributes["vigil.batch.sequence"] = Int(sequence)
+        let knownMark = deduper.highWaterMark(of: request.agentID)
+        dedupeSpan.attributes["vigil.dedupe.duplicate"] = sequence <= knownMark
+        dedupeSpan.end()
+        if sequence <= knownMark {
+            let outcome = try await apply(StoredBatch(agentID: request.agentID, sequence: sequence, receivedAt: receivedAt), context: context)
+            metrics.duplicate(endpoint: endpoint)
+            return IngestOutcome(
+                status: .duplicate, agentID: request.agentID, sequence: sequence, highWaterMark: outcome.highWaterMark, barsAccepted: 0,
+                detections: 0, alerts: 0, traceID: context.spanContext?.traceIDHex)
+        }
+
+        // Partitions: split the request by owner, refuse (429) rather than queue without bound.
+        var work: [Int: PartitionWork] = [:]
+        let detectSpanContext = request.source == .ingest ? context.spanContext : nil
+        for part in request.series {
+            let index = PartitionHash.partition(of: part.symbol, count: partitions.count)
+            work[index, default: PartitionWork(agentID: request.agentID, scoreTier1: request.source == .ingest, detectSpan: detectSpanContext)]
+                .series.append(part)
+        }
+        for detection in request.detections {
+            let index = PartitionHash.partition(of: detection.symbol, count: partitions.count)
+            work[index, default: PartitionWork(agentID: request.agentID, scoreTier1: request.source == .ingest, detectSpan: detectSpanContext)]
+                .detections.append(detection)
+        }
+        for index in work.keys where partitions[index].depth.current >= queueLimit {
+            metrics.throttled(endpoint: endpoint)
+            throw IngestError(.throttled, "partition \(index) has \(queueLimit) requests queued", retryAfterSeconds: retryAfterSeconds)
+        }
+        for index in work.keys { partitions[index].depth.add(1) }
+        let results = await withTaskGroup(of: PartitionResult.self) { group in
+            for (index, item) in work {
+                let partition = partitions[index]
+                group.addTask {
+                    defer { partition.depth.add(-1) }
+                    return await self.tracer.withSpan("collector.partition.process", context: context, ofKind: .internal) { span in
+                        span.attributes["vigil.partition"] = index
+                        span.attributes["vigil.bars"] = item.series.reduce(0) { $0 + $1.bars.count }
+                        if item.scoreTier1 { span.attributes["vigil.detect.tier1"] = true }
+                        return await partition.process(item)
+                    }
+                }
+            }
+            var all: [PartitionResult] = []
+            for await result in group { all.append(result) }
+            return all
+        }
+
+        // Alerter: symbol episodes came from the partitions; the market-wide view needs all of them.
+        var batch = StoredBatch(agentID: request.agentID, sequence: sequence, receivedAt: receivedAt, payload: request.payload)
+        batch.bars.reserveCapacity(request.barCount)
+        var tallies: [Int64: MarketTally] = [:]
+        for result in results {
+            batch.bars += result.bars
+            batch.detections += result.detections
+            batch.alerts += result.alerts
+            for (timestamp, tally) in result.tallies {
+                tallies[timestamp, default: MarketTally(symbolsSeen: 0, flagged: [])].merge(tally)
+            }
+        }
+        let alertSpan = tracer.startSpan("collector.alerter.raise", context: context, ofKind: .internal)
+        batch.alerts += market.record(tallies)
+        alertSpan.attributes["vigil.alerts"] = batch.alerts.count
+        alertSpan.end()
+
+        // Store: all of it, with the high-water mark, in one transaction.
+        let outcome = try await apply(batch, context: context)
+        deduper.record(request.agentID, highWaterMark: outcome.highWaterMark)
+        guard case .accepted = outcome else {
+            metrics.duplicate(endpoint: endpoint)
+            return IngestOutcome(
+                status: .duplicate, agentID: request.agentID, sequence: sequence, highWaterMark: outcome.highWaterMark, barsAccepted: 0,
+                detections: 0, alerts: 0, traceID: context.spanContext?.traceIDHex)
+        }
+        generation.add(1, ordering: .relaxed)
+        metrics.accepted(endpoint: endpoint, bars: batch.bars.count, newestBar: request.newestBarTimestamp, receivedAt: receivedAt)
+        for detection in request.detections { metrics.detection(tier: detection.tier, detector: detection.detector) }
+        for alert in batch.alerts where raisedAlerts.get(alert.key) == nil {
+            raisedAlerts.put(alert.key, true, cost: alert.key.utf8.count + 16)
+            metrics.alert(alert)
+            logger.info(
+                "Alert raised.",
+                metadata: [
+                    "alert.key": "\(alert.key)", "alert.kind": "\(alert.kind)", "alert.severity": "\(alert.severity)",
+                    "alert.score": "\(alert.score)", "trace_id": "\(alert.traceID ?? "")", "span_id": "\(alert.spanID ?? "")",
+                ])
+        }
+        if let spans, !request.resourceSpans.isEmpty { spans.forward(request.resourceSpans) }
+        return IngestOutcome(
+            status: .accepted, agentID: request.agentID, sequence: sequence, highWaterMark: outcome.highWaterMark,
+            barsAccepted: batch.bars.count, detections: batch.detections.count, alerts: batch.alerts.count,
+            traceID: context.spanContext?.traceIDHex)
+    }
+
+    private func apply(_ batch: StoredBatch, context: ServiceContext) async throws(IngestError) -> ApplyOutcome {
+        let span = tracer.startSpan("collector.store.apply", context: context, ofKind: .client)
+        span.attributes["db.system"] = store.kind == "postgres" ? "postgresql" : "sqlite"
+        span.attributes["vigil.bars"] = batch.bars.count
+        defer { span.end() }
+        do {
+            let outcome = try await store.apply(batch)
+            span.attributes["vigil.store.outcome"] = outcome.label
+            return outcome
+        } catch let error as StoreError {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error, message: error.message))
+            if error.isRetryable {
+                logger.error("Store unavailable; the batch stays with the agent.", metadata: ["error.message": "\(error)"])
+                throw IngestError(.storeFailure, "store unavailable: \(error.message)", retryAfterSeconds: retryAfterSeconds)
+            }
+            throw IngestError(.invalidBatch, "store refused the batch: \(error.message)")
+        } catch {
+            span.recordError(error)
+            throw IngestError(.storeFailure, "store failed: \(error)", retryAfterSeconds: retryAfterSeconds)
+        }
+    }
+
+    /// Queued partition work across all partitions.
+    var queuedWork: Int { partitions.reduce(0) { $0 + $1.depth.current } }
+}
+
+extension MarketTally {
+    mutating func merge(_ other: MarketTally) {
+        symbolsSeen += other.symbolsSeen
+        flagged += other.flagged
+    }
+}
+
+/// The pipeline's instruments, created once (label sets are bounded: endpoint, tier, detector, kind, severity).
+final class PipelineMetrics: Sendable {
+    private let batches: [String: Counter]
+    private let bars: [String: Counter]
+    private let dedupeHits = Counter(label: MetricName.collectorDedupeHits)
+    private let lag = Metrics.Timer(label: MetricName.collectorIngestLag)
+    private let lastBar = Metrics.Gauge(label: MetricName.collectorNewestBarTime)
+
+    init() {
+        var batches: [String: Counter] = [:]
+        var bars: [String: Counter] = [:]
+        for endpoint in ["agent", "ingest"] {
+            for outcome in ["accepted", "duplicate", "throttled"] {
+                batches["\(endpoint)/\(outcome)"] = Counter(
+                    label: MetricName.collectorBatches, dimensions: [("endpoint", endpoint), ("outcome", outcome)])
+            }
+            bars[endpoint] = Counter(label: MetricName.collectorBarsReceived, dimensions: [("endpoint", endpoint)])
+        }
+        self.batches = batches
+        self.bars = bars
+    }
+
+    func accepted(endpoint: String, bars count: Int, newestBar: Int64?, receivedAt: Int64) {
+        batches["\(endpoint)/accepted"]?.increment()
+        bars[endpoint]?.increment(by: count)
+        if let newestBar {
+            lag.recordMilliseconds(max(0, receivedAt - newestBar))
+            lastBar.record(Double(newestBar) / 1000)
+        }
+    }
+
+    func duplicate(endpoint: String) {
+        batches["\(endpoint)/duplicate"]?.increment()
+        dedupeHits.increment()
+    }
+
+    func throttled(endpoint: String) { batches["\(endpoint)/throttled"]?.increment() }
+
+    func detection(tier: Int32, detector: String) {
+        Counter(label: MetricName.collectorDetections, dimensions: [("tier", "\(tier)"), ("detector", detector)]).increment()
+    }
+
+    func alert(_ alert: StoredAlert) {
+        Counter(
+            label: MetricName.collectorAlerts, dimensions: [("tier", "\(alert.tier)"), ("kind", alert.kind), ("severity", alert.severity)]
+        ).increment()
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import Metrics
+import Synchronization
+import VigilDetection
+import VigilStore
+import VigilTelemetry
+
+/// Symbols map to partitions by a stable hash (FNV-1a 64 of the UTF-8 symbol), so a symbol always lands in the same
+/// partition, across restarts and on every collector with the same partition count.
+public enum PartitionHash {
+    public static func partition(of symbol: String, count: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in symbol.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return Int(hash % UInt64(max(count, 1)))
+    }
+}
+
+/// What one request hands to one partition: the series (and the agent's detections) of the symbols it owns.
+struct PartitionWork: Sendable {
+    var agentID: String
+    var series: [SeriesPart] = []
+    var detections: [StoredDetection] = []
+    /// Score the bars with Tier-1 here (bars from `/v1/ingest`; agents already did it at the edge).
+    var scoreTier1: Bool
+    /// Trace/span the Tier-1 detections made here are attributed to (the collector's detect span).
+    var detectSpan: SpanContext?
+}
+
+/// What a partition returns: silver rows, the alerts its episodes raised or grew, and the market tallies.
+struct PartitionResult: Sendable {
+    var bars: [StoredBar] = []
+    var detections: [StoredDetection] = []
+    var alerts: [StoredAlert] = []
+    var tallies: [Int64: MarketTally] = [:]
+}
+
+/// The recent bars of one series (the feature window), a fixed-capacity ring.
+///
+/// A class so the cache holds it by reference; it is only ever touched by the one partition that owns its symbol
+/// (the stable hash), which serialises all access, hence `@unchecked Sendable`.
+final class BarWindow: @unchecked Sendable {
+    struct Entry {
+        var timestamp: Int64
+        var open, high, low, close, volume: Double
+    }
+
+    private var ring: [Entry]
+    private var next = 0
+    private(set) var count = 0
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        ring = []
+        ring.reserveCapacity(self.capacity)
+    }
+
+    /// Bytes the window holds at capacity (what the cache charges for it).
+    var cost: Int { capacity * MemoryLayout<Entry>.stride + 64 }
+
+    func append(_ bar: Bar) {
+        let entry = Entry(timestamp: bar.timestamp, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume)
+        if ring.count < capacity {
+            ring.append(entry)
+        } else {
+            ring[next] = entry
+        }
+        next = (next + 1) % capacity
+        count = min(count + 1, capacity)
+    }
+
+    /// Oldest first.
+    var entries: [Entry] {
+        guard ring.count == capacity else { return ring }
+        return Array(ring[next...] + ring[..<next])
+    }
+
+    var newestTimestamp: Int64? { count == 0 ? nil : ring[(next - 1 + capacity) % capacity].timestamp }
+}
+
+/// Per-partition queue depth, readable without entering the partition (admission control).
+final class QueueDepth: Sendable {
+    private let value = Atomic<Int>(0)
+    let gauge: Metrics.Gauge
+
+    init(partition: Int) {
+        gauge = Metrics.Gauge(label: MetricName.collectorPartitionQueueDepth, dimensions: [("partition", "\(partition)")])
+        gauge.record(0)
+    }
+
+    var current: Int { value.load(ordering: .relaxed) }
+
+    func add(_ delta: Int) {
+        let now = value.add(delta, ordering: .relaxed).newValue
+        gauge.record(now)
+    }
+}
+
+/// One partition: owns its symbols' Tier-1 state, feature windows and alert episodes. Being an actor it runs one
+/// piece of work at a time, so per-symbol order holds without locks on the state.
+actor Partition {
+    struct SeriesKey: Hashable, Sendable {
+        var symbol: String
+        var interval: Int32
+    }
+
+    let index: Int
+    let depth: QueueDepth
+    private var detectors: [SeriesKey: SeriesDetector] = [:]
+    private var detectorConfig: DetectorConfig
+    private var tracker: EpisodeTracker
+    private let windows: ByteLRUCache<SeriesKey, BarWindow>
+    private let barsPerSymbol: Int
+    private let detectionCounter: [Counter]
+
+    init(index: Int, detectorConfig: DetectorConfig, alerter: AlerterConfiguration, windows: ByteLRUCache<SeriesKey, BarWindow>, barsPerSymbol: Int)
+    {
+        self.index = index
+        self.depth = QueueDepth(partition: index)
+        self.detectorConfig = detectorConfig
+        self.tracker = EpisodeTracker(configuration: alerter)
+        self.windows = windows
+        self.barsPerSymbol = barsPerSymbol
+        detectionCounter = DetectorKind.allCases.map {
+            Counter(label: MetricName.collectorDetections, dimensions: [("tier", "1"), ("detector", $0.rawValue)])
+        }
+    }
+
+    var openEpisodes: Int { tracker.openEpisodes }
+
+    func window(symbol: String, interval: Int32) -> [BarWindow.Entry] {
+        windows.get(SeriesKey(symbol: symbol, interval: interval))?.entries ?? []
+    }
+
+    func process(_ work: PartitionWork) -> PartitionResult {
+        var result = PartitionResult()
+        result.bars.reserveCapacity(work.series.reduce(0) { $0 + $1.bars.count })
+        var detectionsBySymbol: [String: [StoredDetection]] = [:]
+        for detection in work.detections { detectionsBySymbol[detection.symbol, default: []].append(detection) }
+
+        var timestampsBySymbol: [String: (interval: Int32, timestamps: [Int64])] = [:]
+        for part in work.series {
+            let key = SeriesKey(symbol: part.symbol, interval: part.intervalSeconds)
+            let window: BarWindow
+            if let cached = windows.get(key) {
+                window = cached
+            } else {
+                window = BarWindow(capacity: barsPerSymbol)
+                windows.put(key, window, cost: window.cost)
+            }
+            var timestamps = timestampsBySymbol[part.symbol]?.timestamps ?? []
+            timestamps.reserveCapacity(timestamps.count + part.bars.count)
+            var detector = work.scoreTier1 ? detectors[key] ?? SeriesDetector(config: detectorConfig) : nil
+            for bar in part.bars {
+                // Every bar is stored (a batch retried after a failed store must store all of it again), but a bar at
+                // or before the window's newest one (redelivery, overlap) must not advance the window, Tier-1 or the
+                // market tally twice.
+                result.bars.append(
+                    StoredBar(
+                        symbol: bar.symbol, intervalSeconds: bar.intervalSeconds, timestamp: bar.timestamp, open: bar.open, high: bar.high,
+                        low: bar.low, close: bar.close, volume: bar.volume, feed: part.feed, agentID: work.agentID))
+                if let newest = window.newestTimestamp, bar.timestamp <= newest { continue }
+                window.append(bar)
+                timestamps.append(bar.timestamp)
+                result.tallies[bar.timestamp, default: MarketTally(symbolsSeen: 0, flagged: [])].symbolsSeen += 1
+                if detector != nil, let score = detector?.update(bar), score.isAlert {
+                    for detection in score.detections(symbol: bar.symbol, timestamp: bar.timestamp) {
+                        detectionsBySymbol[bar.symbol, default: []].append(
+                            StoredDetection(
+                                symbol: bar.symbol, timestamp: bar.timestamp, tier: 1, detector: detection.detector.rawValue,
+                                score: detection.statistic, severity: detection.severity.name, anomalyScore: score.anomalyScore,
+                                featuresJSON: FeatureJSON.encode(detection.features.map { ($0.name, $0.value) }),
+                                traceID: work.detectSpan?.traceIDHex, spanID: work.detectSpan?.spanIDHex))
+                        detectionCounter[detection.detector.index].increment()
+                    }
+                }
+            }
+            if let detector { detectors[key] = detector }
+            timestampsBySymbol[part.symbol] = (part.intervalSeconds, timestamps)
+        }
+
+        for (symbol, detections) in detectionsBySymbol {
+            result.detections += detections
+            // The strongest detection per bar time is what the market-wide tally sees for this symbol.
+            var strongest: [Int64: StoredDetection] = [:]
+            for detection in detections where (strongest[detection.timestamp]?.strength ?? -1) < detection.strength {
+                strongest[detection.timestamp] = detection
+            }
+            for (timestamp, detection) in strongest {
+                result.tallies[timestamp, default: MarketTally(symbolsSeen: 0, flagged: [])].flagged.append(
+                    FlaggedSymbol(
+                        symbol: symbol, score: detection.strength, traceID: detection.traceID, spanID: detection.spanID,
+                        detector: detection.detector))
+            }
+        }
+        let symbols = Set(timestampsBySymbol.keys).union(detectionsBySymbol.keys)
+        for symbol in symbols.sorted() {
+            let seen = timestampsBySymbol[symbol]
+            result.alerts += tracker.observe(
+                symbol: symbol, intervalSeconds: seen?.interval ?? 0, barTimestamps: seen?.timestamps ?? [],
+                detections: detectionsBySymbol[symbol] ?? [])
+        }
+        return result
+    }
+
+    func reconfigure(_ config: DetectorConfig) {
+        detectorConfig = config
+        for key in detectors.keys { detectors[key]?.reconfigure(config) }
+    }
+}
+
+extension StoredDetection {
+    /// 0...1: the combined anomaly score when the detector sent one, else its own score squashed the same way.
+    var strength: Double {
+        if let anomalyScore, anomalyScore.isFinite { return min(max(anomalyScore, 0), 1) }
+        let e = abs(score)
+        return e.isFinite ? e * e / (1 + e * e) : 1
+    }
+}
+
+extension DetectorKind {
+    var index: Int { DetectorKind.allCases.firstIndex(of: self) ?? 0 }
+}

@@ -1,0 +1,73 @@
+import VigilTelemetry
+
+// The collector's metric names (Prometheus naming: vigil_collector_<stage>_<noun>_<unit>[_total]) and their help
+// text. Label values are bounded: endpoint, route templates, outcome, partition index, tier, detector kind, severity.
+extension MetricName {
+    public static let collectorBatches = "vigil_collector_batches_total"
+    public static let collectorBarsReceived = "vigil_collector_bars_received_total"
+    public static let collectorDedupeHits = "vigil_collector_dedupe_hits_total"
+    public static let collectorPartitionQueueDepth = "vigil_collector_partition_queue_depth"
+    public static let collectorDetections = "vigil_collector_detections_total"
+    public static let collectorAlerts = "vigil_collector_alerts_total"
+    public static let collectorIngestLag = "vigil_collector_ingest_lag_seconds"
+    public static let collectorNewestBarTime = "vigil_collector_newest_bar_timestamp_seconds"
+    public static let collectorRequests = "vigil_collector_http_requests_total"
+    public static let collectorRequestDuration = "vigil_collector_http_request_duration_seconds"
+    public static let collectorInflight = "vigil_collector_http_inflight_requests"
+    public static let collectorRejectedBytes = "vigil_collector_rejected_body_bytes_total"
+    public static let collectorInfo = "vigil_collector_info"
+    public static let collectorStartTime = "vigil_collector_start_time_seconds"
+    public static let collectorStoreApply = "vigil_collector_store_apply_duration_seconds"
+    public static let collectorStoreBatches = "vigil_collector_store_batches_total"
+    public static let collectorStoreBarsWritten = "vigil_collector_store_bars_written_total"
+    public static let collectorAgentHighWaterMark = "vigil_collector_agents"
+}
+
+public enum CollectorMetricCatalogue {
+    public static let all: [MetricDescriptor] = [
+        .init(
+            name: MetricName.collectorBatches, type: .counter,
+            help: "Requests on the ingest endpoints by endpoint (agent, ingest) and outcome (accepted, duplicate, rejected, unauthorized, throttled, unavailable, store_error).",
+            labels: ["endpoint", "outcome"]),
+        .init(name: MetricName.collectorBarsReceived, type: .counter, help: "Bars accepted into the store, by endpoint.", labels: ["endpoint"]),
+        .init(
+            name: MetricName.collectorDedupeHits, type: .counter, help: "Batches whose sequence was at or below the agent's high-water mark.",
+            labels: []),
+        .init(
+            name: MetricName.collectorPartitionQueueDepth, type: .gauge, help: "Requests queued for or running in each partition.",
+            labels: ["partition"]),
+        .init(
+            name: MetricName.collectorDetections, type: .counter, help: "Detections stored, by tier and detector (agents' Tier-1 and the collector's).",
+            labels: ["tier", "detector"]),
+        .init(name: MetricName.collectorAlerts, type: .counter, help: "Alerts raised (episodes opened), by tier, kind and severity.", labels: ["tier", "kind", "severity"]),
+        .init(
+            name: MetricName.collectorIngestLag, type: .histogram, help: "Time from the newest bar's open time to its receipt, per accepted request, in seconds.",
+            labels: []),
+        .init(name: MetricName.collectorNewestBarTime, type: .gauge, help: "Open time of the newest bar accepted, in Unix seconds.", labels: []),
+        .init(
+            name: MetricName.collectorRequests, type: .counter, help: "HTTP requests by route template, method and status code.",
+            labels: ["route", "method", "status"]),
+        .init(
+            name: MetricName.collectorRequestDuration, type: .histogram, help: "HTTP request duration by route template and method, in seconds.",
+            labels: ["route", "method"]),
+        .init(name: MetricName.collectorInflight, type: .gauge, help: "Ingest requests being decoded or applied.", labels: []),
+        .init(name: MetricName.collectorRejectedBytes, type: .counter, help: "Body bytes of refused ingest requests.", labels: []),
+        .init(
+            name: MetricName.collectorInfo, type: .gauge, help: "Collector identity: always 1; labels carry the instance id, version and store kind.",
+            labels: ["collector_id", "version", "store"]),
+        .init(name: MetricName.collectorStartTime, type: .gauge, help: "Unix time at which the collector process started, in seconds.", labels: []),
+        .init(
+            name: MetricName.collectorStoreApply, type: .histogram, help: "Time to apply one batch in the store (one transaction), by store and outcome, in seconds.",
+            labels: ["store", "outcome"]),
+        .init(name: MetricName.collectorStoreBatches, type: .counter, help: "Batches applied by the store, by store and outcome.", labels: ["store", "outcome"]),
+        .init(name: MetricName.collectorStoreBarsWritten, type: .counter, help: "Bars written to the store.", labels: ["store"]),
+        .init(name: MetricName.collectorAgentHighWaterMark, type: .gauge, help: "Agents (and ingest producers) known to the deduper.", labels: []),
+    ]
+
+    /// Help text for every collector family, including the shared catalogue's (spans, cache, trace export).
+    public static var help: [String: String] {
+        var help = MetricCatalogue.byName.mapValues(\.help)
+        for descriptor in all { help[descriptor.name] = descriptor.help }
+        return help
+    }
+}
