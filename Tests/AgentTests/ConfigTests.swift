@@ -1,6 +1,6 @@
 import Foundation
-import VigilConfig
 import Testing
+import VigilConfig
 
 @testable import VigilAgent
 

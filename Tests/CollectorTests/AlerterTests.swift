@@ -73,7 +73,7 @@ private func flagged(_ symbol: String, _ score: Double, trace: String? = nil) ->
         let first = tracker.observe(symbol: "AAPL", intervalSeconds: 60, barTimestamps: bars(2), detections: [detection(at: 1)])
         #expect(first.count == 1)
         let alert = try #require(first.first)
-        #expect(alert.key == "AAPL:\(1 * minute)")
+        #expect(alert.key == "AAPL:60:\(1 * minute)")
         #expect(alert.symbol == "AAPL")
         #expect(alert.firstTimestamp == minute)
         #expect(alert.lastTimestamp == minute)
@@ -96,7 +96,7 @@ private func flagged(_ symbol: String, _ score: Double, trace: String? = nil) ->
         let alerts = tracker.observe(
             symbol: "MSFT", intervalSeconds: 60, barTimestamps: bars(9),
             detections: [detection("MSFT", at: 0), detection("MSFT", at: 3), detection("MSFT", at: 7)])
-        #expect(alerts.map(\.key) == ["MSFT:0", "MSFT:\(7 * minute)"])
+        #expect(alerts.map(\.key) == ["MSFT:60:0", "MSFT:60:\(7 * minute)"])
         #expect(alerts.map(\.lastTimestamp) == [3 * minute, 7 * minute])
         #expect(alerts.first?.explanation.hasPrefix("2 flagged bars;") == true)
         #expect(tracker.openEpisodes == 1)
@@ -106,7 +106,7 @@ private func flagged(_ symbol: String, _ score: Double, trace: String? = nil) ->
         #expect(tracker.openEpisodes == 0)
         let later = tracker.observe(
             symbol: "MSFT", intervalSeconds: 60, barTimestamps: bars(1, from: 12 * minute), detections: [detection("MSFT", at: 12)])
-        #expect(later.map(\.key) == ["MSFT:\(12 * minute)"])
+        #expect(later.map(\.key) == ["MSFT:60:\(12 * minute)"])
     }
 
     @Test func quietBarsAcrossBatchesCountTowardTheGap() {
@@ -115,7 +115,7 @@ private func flagged(_ symbol: String, _ score: Double, trace: String? = nil) ->
         // Bar 1 was quiet; bar 2 quiet too: the gap of 1 is exceeded before bar 3 is flagged.
         let alerts = tracker.observe(
             symbol: "X", intervalSeconds: 60, barTimestamps: bars(2, from: 2 * minute), detections: [detection("X", at: 3)])
-        #expect(alerts.map(\.key) == ["X:\(3 * minute)"])
+        #expect(alerts.map(\.key) == ["X:60:\(3 * minute)"])
     }
 
     @Test func redeliveryReturnsNoAlertsAndDoesNotCountQuietBarsTwice() {
@@ -126,7 +126,7 @@ private func flagged(_ symbol: String, _ score: Double, trace: String? = nil) ->
         #expect(tracker.observe(symbol: "AAPL", intervalSeconds: 60, barTimestamps: batch.bars, detections: batch.detections).isEmpty)
         // Two quiet bars so far (1, 2), counted once: a flag at bar 3 still extends the episode.
         let next = tracker.observe(symbol: "AAPL", intervalSeconds: 60, barTimestamps: [3 * minute], detections: [detection(at: 3)])
-        #expect(next.map(\.key) == ["AAPL:0"])
+        #expect(next.map(\.key) == ["AAPL:60:0"])
         #expect(next.first?.lastTimestamp == 3 * minute)
     }
 
@@ -189,7 +189,7 @@ private func flagged(_ symbol: String, _ score: Double, trace: String? = nil) ->
         let alerts = tracker.observe(
             symbol: "AAPL", intervalSeconds: 60, barTimestamps: [],
             detections: [detection(at: 0, anomalyScore: 0.2), detection(at: 4, anomalyScore: 0.6)])
-        #expect(alerts.map(\.key) == ["AAPL:\(4 * minute)"])
+        #expect(alerts.map(\.key) == ["AAPL:60:\(4 * minute)"])
         #expect(alerts.first?.score == 60)
     }
 

@@ -164,7 +164,8 @@ final class Run: Sendable {
             let text = try String(contentsOfFile: "\(replay)/\(file)", encoding: .utf8)
             rows += text.split(whereSeparator: \.isNewline).dropFirst().filter { !$0.isEmpty }.count
         }
-        let deadLetters = (try? String(contentsOfFile: directory.path + "/agent/deadletter.jsonl", encoding: .utf8))?
+        let deadLetters =
+            (try? String(contentsOfFile: directory.path + "/agent/deadletter.jsonl", encoding: .utf8))?
             .split(separator: "\n").count ?? 0
         // The agent exits once everything is acknowledged; the collector must be up to answer.
         #expect(await eventually(timeout: .seconds(30)) { (try? await self.stats()) != nil })

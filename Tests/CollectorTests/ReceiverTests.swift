@@ -1,8 +1,9 @@
 import Foundation
 import Testing
-@testable import VigilCollector
 import VigilHTTP
 import VigilWire
+
+@testable import VigilCollector
 
 /// The receiver over real loopback HTTP: exactly-once effect, and every kind of bad input refused with a status and a
 /// reason while what was accepted stays.
@@ -156,7 +157,8 @@ import VigilWire
             #expect(refused.bodyText.contains("\"code\":\"\(code)\""), "\(text): \(refused.bodyText)")
         }
         // Without a sequence the collector assigns the next one.
-        let unsequenced = Array(#"{"producer":"etl","bars":[{"symbol":"XYZ","time":"2024-06-03T00:00:00Z","open":60,"high":61,"low":59,"close":60}]}"#.utf8)
+        let unsequenced = Array(
+            #"{"producer":"etl","bars":[{"symbol":"XYZ","time":"2024-06-03T00:00:00Z","open":60,"high":61,"low":59,"close":60}]}"#.utf8)
         let assigned = try await collector.send(WireContract.ingestPath, body: unsequenced, headers: json)
         #expect((try JSONSerialization.jsonObject(with: Data(assigned.body)) as? [String: Any])?["sequence"] as? Int == 2)
     }

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import VigilConfig
 import Logging
 import Metrics
 import Prometheus
 import Tracing
 import VigilAgent
+import VigilConfig
 import VigilTelemetry
 
 @main

@@ -96,7 +96,9 @@ struct Pilot: AsyncParsableCommand {
         var portIterator = port.stream.makeAsyncIterator()
         guard let boundPort = await portIterator.next() else { throw ValidationError("the collector did not start") }
         let base = "http://127.0.0.1:\(boundPort)"
-        progress.note("collector on \(base) (\(store) store under \(dataDir)/collector); \(plan.agentConfigs(collector: base, dataDir: dataDir).count) agent(s) on \(plan.description)")
+        progress.note(
+            "collector on \(base) (\(store) store under \(dataDir)/collector); \(plan.agentConfigs(collector: base, dataDir: dataDir).count) agent(s) on \(plan.description)"
+        )
 
         let client = HTTPClient(userAgent: "vigil-pilot")
         let api = PilotAPI(base: base, client: client)
@@ -110,7 +112,8 @@ struct Pilot: AsyncParsableCommand {
                 let rate = Double(stats.bars - previous.bars) / max(1e-9, seconds(previous.at.duration(to: now)))
                 previous = (stats.bars, now)
                 progress.update(
-                    "bars \(stats.bars.grouped) (\(Int(rate).grouped)/s) · detections \(stats.detections.grouped) · alerts \(stats.alerts.grouped) · \(Int(seconds(started.duration(to: now))))s")
+                    "bars \(stats.bars.grouped) (\(Int(rate).grouped)/s) · detections \(stats.detections.grouped) · alerts \(stats.alerts.grouped) · \(Int(seconds(started.duration(to: now))))s"
+                )
             }
         }
         do {
@@ -141,7 +144,7 @@ struct Pilot: AsyncParsableCommand {
             api: api, plan: plan, elapsedSeconds: elapsed, eventsPath: events, labelsPath: plan.labelsPath(dataDir: dataDir), top: top,
             store: store)
         if json {
-            FileHandle.standardOutput.write(Data((try report.jsonText()) .utf8))
+            FileHandle.standardOutput.write(Data((try report.jsonText()).utf8))
         } else {
             print(report.text())
         }
@@ -229,7 +232,7 @@ final class LogFile: Sendable {
     private let handle: Mutex<FileHandle>
 
     init(path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot write \(path)") }
         self.handle = Mutex(handle)
     }

@@ -192,7 +192,8 @@ struct PilotReport: Encodable {
             for event in events where event.symbol != "ALL" { flaggedDays[String(event.time.prefix(10)), default: []].insert(event.symbol) }
             let evaluation = EventsEvaluation(events: marketEvents, barDays: barDays, flaggedDays: flaggedDays)
             report.events = Events(
-                events: evaluation.results.count, hits: evaluation.hits, recall: evaluation.recall, flagsPerSymbolMonth: evaluation.flagsPerSymbolMonth,
+                events: evaluation.results.count, hits: evaluation.hits, recall: evaluation.recall,
+                flagsPerSymbolMonth: evaluation.flagsPerSymbolMonth,
                 missed: evaluation.missed)
         }
         return report
@@ -216,11 +217,14 @@ struct PilotReport: Encodable {
         let tiers = detections.keys.filter { $0 != "total" }.sorted().map { "\($0) \(detections[$0] ?? 0)" }.joined(separator: ", ")
         lines.append("  detections      \((detections["total"] ?? 0).grouped) (\(tiers.isEmpty ? "none" : tiers))")
         let alertTiers = alerts.keys.filter { $0 != "total" }.sorted().map { "\($0) \(alerts[$0] ?? 0)" }.joined(separator: ", ")
-        lines.append("  alerts          \((alerts["total"] ?? 0).grouped) (\(alertTiers.isEmpty ? "none" : alertTiers); \(marketWideAlerts) market-wide)")
+        lines.append(
+            "  alerts          \((alerts["total"] ?? 0).grouped) (\(alertTiers.isEmpty ? "none" : alertTiers); \(marketWideAlerts) market-wide)")
         if let precision {
             lines.append("  labels          precision \(pct(precision))  recall \(pct(recall))  F1 \(pct(f1))")
             for (tier, s) in (byTier ?? [:]).sorted(by: { $0.key < $1.key }) {
-                lines.append("    \(tier.padding(toLength: 16, withPad: " ", startingAt: 0)) precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))")
+                lines.append(
+                    "    \(tier.padding(toLength: 16, withPad: " ", startingAt: 0)) precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))"
+                )
             }
             for (kind, s) in (byKind ?? [:]).sorted(by: { $0.key < $1.key }) {
                 lines.append(
@@ -230,14 +234,18 @@ struct PilotReport: Encodable {
         }
         if let events {
             lines.append(
-                "  events          \(events.hits)/\(events.events) found, recall \(pct(events.recall)); \(String(format: "%.2f", events.flagsPerSymbolMonth)) flags per symbol-month")
+                "  events          \(events.hits)/\(events.events) found, recall \(pct(events.recall)); \(String(format: "%.2f", events.flagsPerSymbolMonth)) flags per symbol-month"
+            )
             for miss in events.missed {
-                lines.append("    missed \(miss.date) \(miss.symbols) (\(miss.kind))\(miss.missed.map { ": not flagged " + $0.joined(separator: ",") } ?? "")\(miss.rank.map { ": day rank \($0)" } ?? "")")
+                lines.append(
+                    "    missed \(miss.date) \(miss.symbols) (\(miss.kind))\(miss.missed.map { ": not flagged " + $0.joined(separator: ",") } ?? "")\(miss.rank.map { ": day rank \($0)" } ?? "")"
+                )
             }
         }
         lines.append("  top alerts")
         for alert in topAlerts {
-            let span = alert.firstTime == alert.lastTime ? String(alert.firstTime.prefix(10)) : "\(alert.firstTime.prefix(10))..\(alert.lastTime.prefix(10))"
+            let span =
+                alert.firstTime == alert.lastTime ? String(alert.firstTime.prefix(10)) : "\(alert.firstTime.prefix(10))..\(alert.lastTime.prefix(10))"
             lines.append(
                 "    #\(alert.id) \(alert.symbol) \(span) tier \(alert.tier) \(alert.kind) \(alert.severity) score \(String(format: "%.1f", alert.score))"
                     + (alert.traceId.map { " trace \($0)" } ?? ""))

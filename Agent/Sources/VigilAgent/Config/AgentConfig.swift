@@ -1,6 +1,6 @@
 import Foundation
-import VigilConfig
 import Logging
+import VigilConfig
 import VigilDetection
 import VigilFeeds
 import VigilSpool

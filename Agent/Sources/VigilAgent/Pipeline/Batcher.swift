@@ -1,6 +1,6 @@
 import Foundation
-import VigilConfig
 import SwiftProtobuf
+import VigilConfig
 import VigilDetection
 import VigilTelemetry
 import VigilWire

@@ -1,11 +1,11 @@
 import Foundation
-import VigilConfig
 import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
 import Tracing
 import UnixSignals
+import VigilConfig
 import VigilFeeds
 import VigilSpool
 import VigilTelemetry

@@ -140,7 +140,8 @@ public final class CollectorHTTP: Sendable {
         }
         let contentType = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         let accepted =
-            source == .agent ? [WireContract.protobufContentType, "application/protobuf", "application/octet-stream"] : [WireContract.jsonContentType]
+            source == .agent
+            ? [WireContract.protobufContentType, "application/protobuf", "application/octet-stream"] : [WireContract.jsonContentType]
         guard let contentType, accepted.contains(contentType) else {
             throw IngestError(
                 .unsupportedMediaType, "Content-Type must be \(accepted.joined(separator: " or ")), got \(contentType ?? "none")")
@@ -166,7 +167,9 @@ public final class CollectorHTTP: Sendable {
         do throws(IngestError) {
             let bytes = try decoder.inflate(body, contentEncoding: request.headers[.contentEncoding])
             let traceparent = Self.traceparentField.flatMap { request.headers[$0] }
-            let decoded = source == .agent ? try decoder.decodeBatch(bytes, traceparent: traceparent) : try decoder.decodeIngest(bytes, traceparent: traceparent)
+            let decoded =
+                source == .agent
+                ? try decoder.decodeBatch(bytes, traceparent: traceparent) : try decoder.decodeIngest(bytes, traceparent: traceparent)
             switch verifier.verify(authorization: authorization, agentID: decoded.agentID) {
             case .allowed: break
             case .unauthorized(let reason): throw IngestError(.unauthorized, reason)
@@ -317,7 +320,8 @@ public final class CollectorHTTP: Sendable {
                 do {
                     parsed = try JSONDecoder().decode(FeedbackRequest.self, from: Data(body))
                 } catch {
-                    return Self.errorResponse(IngestError(.malformed, "body must be {\"label\": \"true_positive\"|\"false_positive\", \"note\": \"...\"}"))
+                    return Self.errorResponse(
+                        IngestError(.malformed, "body must be {\"label\": \"true_positive\"|\"false_positive\", \"note\": \"...\"}"))
                 }
                 guard let label = AlertFeedback.Label(rawValue: parsed.label) else {
                     return Self.errorResponse(IngestError(.badRequest, "label must be true_positive or false_positive"))
@@ -346,13 +350,17 @@ public final class CollectorHTTP: Sendable {
         guard ready.load(ordering: .relaxed) else {
             return Self.jsonResponse(
                 503,
-                APIHealth(status: "not_ready", version: CollectorVersion.string, collectorID: collectorID, store: store.kind, reason: "starting or draining"))
+                APIHealth(
+                    status: "not_ready", version: CollectorVersion.string, collectorID: collectorID, store: store.kind, reason: "starting or draining"
+                ))
         }
         do {
             _ = try await store.stats()
         } catch {
             return Self.jsonResponse(
-                503, APIHealth(status: "not_ready", version: CollectorVersion.string, collectorID: collectorID, store: store.kind, reason: "store: \(error)"))
+                503,
+                APIHealth(
+                    status: "not_ready", version: CollectorVersion.string, collectorID: collectorID, store: store.kind, reason: "store: \(error)"))
         }
         return Self.jsonResponse(200, APIHealth(status: "ready", version: CollectorVersion.string, collectorID: collectorID, store: store.kind))
     }
@@ -387,6 +395,8 @@ public final class CollectorHTTP: Sendable {
 /// RED metrics per route template (bounded: unmatched paths share one label), and JSON bodies for the router's own
 /// errors (404, 405), so every error the API returns has a code and a message.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var knownMethods: Set<String> { ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"] }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         var response: Response
@@ -404,7 +414,8 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
                 (try? CollectorHTTP.json(APIError(code: "internal", message: "internal error"))) ?? [])
         }
         let route = context.endpointPath ?? "unmatched"
-        let method = request.method.rawValue
+        // Clients choose the method token: anything unusual shares one label value so the series stay bounded.
+        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "OTHER"
         Counter(label: MetricName.collectorRequests, dimensions: [("route", route), ("method", method), ("status", "\(response.status.code)")])
             .increment()
         Metrics.Timer(label: MetricName.collectorRequestDuration, dimensions: [("route", route), ("method", method)])

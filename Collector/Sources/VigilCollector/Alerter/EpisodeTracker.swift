@@ -86,7 +86,7 @@ struct EpisodeTracker {
                 state.quietBars += 1
                 // Closed as soon as the gap is exceeded: any later flagged bar starts a new episode anyway.
                 if state.quietBars > configuration.episodeGapBars {
-                    if touched { alerts.append(episode.alert(symbol: symbol)) }
+                    if touched { alerts.append(episode.alert(symbol: symbol, intervalSeconds: intervalSeconds)) }
                     state.episode = nil
                     state.quietBars = 0
                     openEpisodes -= 1
@@ -94,7 +94,7 @@ struct EpisodeTracker {
                 }
             }
         }
-        if touched, let episode = state.episode { alerts.append(episode.alert(symbol: symbol)) }
+        if touched, let episode = state.episode { alerts.append(episode.alert(symbol: symbol, intervalSeconds: intervalSeconds)) }
         return alerts
     }
 
@@ -110,7 +110,10 @@ private struct Episode {
     /// One detector's best detection in the episode, for `kind` and the explanation.
     struct Contributor {
         var detector: String
+        /// Strength used for ranking: the magnitude of the statistic (a -9σ drop outranks a +4σ rise).
         var score: Double
+        /// The statistic with its sign, as shown in the explanation.
+        var signed: Double
         /// Kept unparsed: only rendered when an alert is built, for at most three contributors.
         var featuresJSON: String
     }
@@ -160,10 +163,12 @@ private struct Episode {
         if let index = contributors.firstIndex(where: { $0.detector == detection.detector }) {
             guard score > contributors[index].score else { return }
             contributors[index].score = score
+            contributors[index].signed = detection.score
             contributors[index].featuresJSON = detection.featuresJSON
         } else {
             guard contributors.count < Self.maxContributors || score > contributors[contributors.count - 1].score else { return }
-            contributors.append(Contributor(detector: detection.detector, score: score, featuresJSON: detection.featuresJSON))
+            contributors.append(
+                Contributor(detector: detection.detector, score: score, signed: detection.score, featuresJSON: detection.featuresJSON))
         }
         // Stable for ties: the detector seen first stays ahead.
         var index = contributors.count - 1
@@ -174,9 +179,10 @@ private struct Episode {
         if contributors.count > Self.maxContributors { contributors.removeLast() }
     }
 
-    func alert(symbol: String) -> StoredAlert {
+    func alert(symbol: String, intervalSeconds: Int32) -> StoredAlert {
         StoredAlert(
-            key: "\(symbol):\(firstTimestamp)",
+            // The interval keeps a daily and a one-minute episode of one symbol that start together apart.
+            key: "\(symbol):\(intervalSeconds):\(firstTimestamp)",
             symbol: symbol,
             firstTimestamp: firstTimestamp,
             lastTimestamp: lastTimestamp,
@@ -194,7 +200,7 @@ private struct Episode {
     var explanation: String {
         var parts = ["\(flaggedBars) flagged bar\(flaggedBars == 1 ? "" : "s")"]
         for contributor in contributors {
-            var part = "\(contributor.detector) \(String(format: "%.2f", contributor.score))"
+            var part = "\(contributor.detector) \(String(format: "%.2f", contributor.signed))"
             let features = Self.features(contributor.featuresJSON, limit: 2)
             if !features.isEmpty { part += " (\(features.joined(separator: ", ")))" }
             parts.append(part)
@@ -215,9 +221,9 @@ private struct Episode {
         return result
     }
 
-    /// A detection's ranking score; NaN ranks lowest instead of poisoning comparisons.
+    /// A detection's ranking score, its magnitude; NaN ranks lowest instead of poisoning comparisons.
     static func rank(_ detection: StoredDetection) -> Double {
-        detection.score.isNaN ? -.infinity : detection.score
+        detection.score.isNaN ? -.infinity : abs(detection.score)
     }
 
     /// Clamped to 0...1 (NaN counts as 0).

@@ -394,7 +394,9 @@ public struct LoggingSection: Codable, Sendable, Equatable {
 
     func validationProblems() -> [ConfigProblem] {
         var problems: [ConfigProblem] = []
-        if !Self.levels.contains(level) { problems.append(.init(path: "logging.level", message: "must be one of \(Self.levels.joined(separator: ", "))")) }
+        if !Self.levels.contains(level) {
+            problems.append(.init(path: "logging.level", message: "must be one of \(Self.levels.joined(separator: ", "))"))
+        }
         if !["json", "text"].contains(format) { problems.append(.init(path: "logging.format", message: "must be json or text")) }
         return problems
     }

@@ -215,6 +215,8 @@ final class PipelineMetrics: Sendable {
     private let dedupeHits = Counter(label: MetricName.collectorDedupeHits)
     private let lag = Metrics.Timer(label: MetricName.collectorIngestLag)
     private let lastBar = Metrics.Gauge(label: MetricName.collectorNewestBarTime)
+    private let detections = Mutex<[String: Counter]>([:])
+    private let alerts = Mutex<[String: Counter]>([:])
 
     init() {
         var batches: [String: Counter] = [:]
@@ -246,13 +248,39 @@ final class PipelineMetrics: Sendable {
 
     func throttled(endpoint: String) { batches["\(endpoint)/throttled"]?.increment() }
 
+    /// Detector names and tiers come from agents: anything not in the known set shares one label value, so a
+    /// misbehaving agent cannot create unbounded series.
+    static func boundedDetector(_ name: String) -> String {
+        name == "market_wide" || DetectorKind(rawValue: name) != nil ? name : "other"
+    }
+
+    static func boundedTier(_ tier: Int32) -> String { (1...3).contains(tier) ? "\(tier)" : "other" }
+
     func detection(tier: Int32, detector: String) {
-        Counter(label: MetricName.collectorDetections, dimensions: [("tier", "\(tier)"), ("detector", detector)]).increment()
+        let key = "\(Self.boundedTier(tier))/\(Self.boundedDetector(detector))"
+        counter(key, in: detections) {
+            Counter(
+                label: MetricName.collectorDetections,
+                dimensions: [("tier", Self.boundedTier(tier)), ("detector", Self.boundedDetector(detector))])
+        }.increment()
     }
 
     func alert(_ alert: StoredAlert) {
-        Counter(
-            label: MetricName.collectorAlerts, dimensions: [("tier", "\(alert.tier)"), ("kind", alert.kind), ("severity", alert.severity)]
-        ).increment()
+        let tier = Self.boundedTier(alert.tier)
+        let kind = Self.boundedDetector(alert.kind)
+        let severity = ["info", "warning", "critical"].contains(alert.severity) ? alert.severity : "other"
+        counter("\(tier)/\(kind)/\(severity)", in: alerts) {
+            Counter(label: MetricName.collectorAlerts, dimensions: [("tier", tier), ("kind", kind), ("severity", severity)])
+        }.increment()
+    }
+
+    /// Counters are created once per label set and reused (creating one per event costs a registry lookup).
+    private func counter(_ key: String, in cache: borrowing Mutex<[String: Counter]>, make: () -> Counter) -> Counter {
+        cache.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = make()
+            counters[key] = counter
+            return counter
+        }
     }
 }

@@ -116,8 +116,7 @@ actor Partition {
     private let barsPerSymbol: Int
     private let detectionCounter: [Counter]
 
-    init(index: Int, detectorConfig: DetectorConfig, alerter: AlerterConfiguration, windows: ByteLRUCache<SeriesKey, BarWindow>, barsPerSymbol: Int)
-    {
+    init(index: Int, detectorConfig: DetectorConfig, alerter: AlerterConfiguration, windows: ByteLRUCache<SeriesKey, BarWindow>, barsPerSymbol: Int) {
         self.index = index
         self.depth = QueueDepth(partition: index)
         self.detectorConfig = detectorConfig

@@ -21,13 +21,16 @@ extension MetricName {
     public static let collectorStoreBatches = "vigil_collector_store_batches_total"
     public static let collectorStoreBarsWritten = "vigil_collector_store_bars_written_total"
     public static let collectorAgentHighWaterMark = "vigil_collector_agents"
+    public static let collectorStoreConnections = "vigil_collector_store_connections"
+    public static let collectorStorePoolWaits = "vigil_collector_store_pool_waits_total"
 }
 
 public enum CollectorMetricCatalogue {
     public static let all: [MetricDescriptor] = [
         .init(
             name: MetricName.collectorBatches, type: .counter,
-            help: "Requests on the ingest endpoints by endpoint (agent, ingest) and outcome (accepted, duplicate, rejected, unauthorized, throttled, unavailable, store_error).",
+            help:
+                "Requests on the ingest endpoints by endpoint (agent, ingest) and outcome (accepted, duplicate, rejected, unauthorized, throttled, unavailable, store_error).",
             labels: ["endpoint", "outcome"]),
         .init(name: MetricName.collectorBarsReceived, type: .counter, help: "Bars accepted into the store, by endpoint.", labels: ["endpoint"]),
         .init(
@@ -37,11 +40,15 @@ public enum CollectorMetricCatalogue {
             name: MetricName.collectorPartitionQueueDepth, type: .gauge, help: "Requests queued for or running in each partition.",
             labels: ["partition"]),
         .init(
-            name: MetricName.collectorDetections, type: .counter, help: "Detections stored, by tier and detector (agents' Tier-1 and the collector's).",
+            name: MetricName.collectorDetections, type: .counter,
+            help: "Detections stored, by tier and detector (agents' Tier-1 and the collector's).",
             labels: ["tier", "detector"]),
-        .init(name: MetricName.collectorAlerts, type: .counter, help: "Alerts raised (episodes opened), by tier, kind and severity.", labels: ["tier", "kind", "severity"]),
         .init(
-            name: MetricName.collectorIngestLag, type: .histogram, help: "Time from the newest bar's open time to its receipt, per accepted request, in seconds.",
+            name: MetricName.collectorAlerts, type: .counter, help: "Alerts raised (episodes opened), by tier, kind and severity.",
+            labels: ["tier", "kind", "severity"]),
+        .init(
+            name: MetricName.collectorIngestLag, type: .histogram,
+            help: "Time from the newest bar's open time to its receipt, per accepted request, in seconds.",
             labels: []),
         .init(name: MetricName.collectorNewestBarTime, type: .gauge, help: "Open time of the newest bar accepted, in Unix seconds.", labels: []),
         .init(
@@ -57,11 +64,20 @@ public enum CollectorMetricCatalogue {
             labels: ["collector_id", "version", "store"]),
         .init(name: MetricName.collectorStartTime, type: .gauge, help: "Unix time at which the collector process started, in seconds.", labels: []),
         .init(
-            name: MetricName.collectorStoreApply, type: .histogram, help: "Time to apply one batch in the store (one transaction), by store and outcome, in seconds.",
+            name: MetricName.collectorStoreApply, type: .histogram,
+            help: "Time to apply one batch in the store (one transaction), by store and outcome, in seconds.",
             labels: ["store", "outcome"]),
-        .init(name: MetricName.collectorStoreBatches, type: .counter, help: "Batches applied by the store, by store and outcome.", labels: ["store", "outcome"]),
+        .init(
+            name: MetricName.collectorStoreBatches, type: .counter, help: "Batches applied by the store, by store and outcome.",
+            labels: ["store", "outcome"]),
         .init(name: MetricName.collectorStoreBarsWritten, type: .counter, help: "Bars written to the store.", labels: ["store"]),
         .init(name: MetricName.collectorAgentHighWaterMark, type: .gauge, help: "Agents (and ingest producers) known to the deduper.", labels: []),
+        .init(
+            name: MetricName.collectorStoreConnections, type: .gauge, help: "PostgreSQL pool connections by state (idle, busy).",
+            labels: ["store", "state"]),
+        .init(
+            name: MetricName.collectorStorePoolWaits, type: .counter, help: "Store calls that waited for a free PostgreSQL connection.",
+            labels: ["store"]),
     ]
 
     /// Help text for every collector family, including the shared catalogue's (spans, cache, trace export).
