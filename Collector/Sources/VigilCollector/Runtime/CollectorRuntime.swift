@@ -115,13 +115,15 @@ public struct CollectorRuntime: Sendable {
                 await onListening(bound)
             },
             logger: logger)
+        // Shutdown runs in reverse order: readiness turns 503 first, then the server drains its requests, and the
+        // span exporter (first in the list) flushes last, with the spans of those requests.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let exporter { services.append(.init(service: exporter)) }
-        services.append(.init(service: ReadinessGate(ready: http), successTerminationBehavior: .ignore))
         services.append(.init(service: app))
         if config.store.retentionDays > 0 {
             services.append(.init(service: RetentionService(store: store, days: config.store.retentionDays, logger: logger)))
         }
+        services.append(.init(service: ReadinessGate(ready: http), successTerminationBehavior: .ignore))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -133,7 +135,7 @@ public struct CollectorError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Turns /readyz to 503 as soon as shutdown begins (it is started before the HTTP server, so it is told first).
+/// Turns /readyz to 503 as soon as shutdown begins (it is the last service, so it is told first).
 struct ReadinessGate: Service {
     let ready: CollectorHTTP
 
