@@ -69,6 +69,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "VigilConcurrency",
+            path: "Common/Concurrency",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "VigilConfig",
             dependencies: [.product(name: "Yams", package: "Yams")],
             path: "Common/Config",
@@ -77,7 +82,7 @@ let package = Package(
         .target(
             name: "VigilHTTP",
             dependencies: [
-                "CCurl", "CZlib",
+                "CCurl", "CZlib", "VigilConcurrency",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Common/HTTP",
@@ -144,7 +149,7 @@ let package = Package(
         .target(
             name: "VigilStore",
             dependencies: [
-                "CPostgres", "CSQLite",
+                "CPostgres", "CSQLite", "VigilConcurrency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -154,7 +159,7 @@ let package = Package(
         .target(
             name: "VigilCollector",
             dependencies: [
-                "VigilStore", "VigilWire", "VigilDetection", "VigilTelemetry", "VigilHTTP", "VigilConfig",
+                "VigilStore", "VigilWire", "VigilDetection", "VigilTelemetry", "VigilHTTP", "VigilConfig", "VigilConcurrency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,6 +1,7 @@
 import CCurl
 import Dispatch
 import Synchronization
+import VigilConcurrency
 
 /// An HTTP request as the feeds and the shipper build it.
 public struct HTTPRequest: Sendable {
@@ -60,19 +61,22 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A small HTTP/1.1 client over libcurl (the design card's choice: it is on every edge host, speaks TLS with the
-/// system's CA store and needs no event loop). `curl_easy_perform` blocks, so each request runs on a Dispatch worker
-/// and the caller awaits it; easy handles are pooled so connections are kept alive between requests to the same host.
+/// system's CA store and needs no event loop). `curl_easy_perform` blocks, so each request runs on one of the client's
+/// own threads (`BlockingThreadPool`: a Dispatch worker would stall Swift's executor on Linux) and the caller awaits
+/// it; easy handles are pooled so connections are kept alive between requests to the same host.
 public final class HTTPClient: Sendable {
     public let userAgent: String
     public let maxResponseBytes: Int
     private let pool = Mutex<[HandleBox]>([])
     private let maxPooledHandles: Int
+    private let threads: BlockingThreadPool
 
     public init(userAgent: String = "vigil/0.1", maxResponseBytes: Int = 32 << 20, maxPooledHandles: Int = 8) {
         _ = HTTPClient.globalInit
         self.userAgent = userAgent
         self.maxResponseBytes = maxResponseBytes
         self.maxPooledHandles = maxPooledHandles
+        self.threads = BlockingThreadPool(maxThreads: max(maxPooledHandles, 1))
     }
 
     deinit {
@@ -87,11 +91,13 @@ public final class HTTPClient: Sendable {
     }()
 
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try self.performBlocking(request) })
-            }
-        }
+        try await threads.run { () throws -> HTTPResponse in try self.performBlocking(request) }
+    }
+
+    /// Runs `job` on the client's request threads (for callers that manage their own continuation, e.g. to stop
+    /// waiting on cancellation while libcurl finishes the transfer).
+    public func submitBlocking(_ job: @escaping @Sendable () -> Void) {
+        threads.submit(job)
     }
 
     /// Runs the request on the calling thread. Useful from threads that are not part of Swift concurrency.

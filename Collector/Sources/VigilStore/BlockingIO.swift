@@ -1,12 +1,5 @@
 // Vigil collector store: runs the blocking libpq/sqlite3 calls off Swift's cooperative thread pool.
-import Dispatch
-import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import VigilConcurrency
 
 /// Runs synchronous database work on dedicated threads and resumes the caller when it is done.
 ///
@@ -17,117 +10,15 @@ import Synchronization
 /// threads (at most `threads`, started on demand, FIFO) wait without taking a core from anyone. A transaction stays
 /// synchronous from BEGIN to COMMIT, so it never spans an `await` and its locks are held by a running thread.
 final class BlockingIO: Sendable {
-    private let workers: Workers
+    private let pool: BlockingThreadPool
 
     /// - Parameter threads: at most this many jobs run at once; `1` is a single FIFO writer (SQLite), the pool size
     ///   for PostgreSQL (whose pool already bounds concurrent jobs to its connection count).
     init(threads: Int) {
-        workers = Workers(maxThreads: max(threads, 1))
+        pool = BlockingThreadPool(maxThreads: threads)
     }
-
-    /// Lets idle workers exit once the store is gone; jobs already queued still run first.
-    deinit { workers.shutDown() }
 
     func run<T: Sendable>(_ work: @escaping @Sendable () throws(StoreError) -> T) async throws(StoreError) -> T {
-        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
-            workers.submit {
-                continuation.resume(returning: Result { () throws(StoreError) -> T in try work() })
-            }
-        }
-        return try result.get()
-    }
-}
-
-/// The threads and their FIFO job queue, kept apart from `BlockingIO` so running threads do not keep it alive.
-///
-/// One semaphore signal per submitted job and one per thread at shutdown: a woken thread takes the oldest job, and a
-/// thread that wakes to an empty queue was woken by shutdown and exits.
-private final class Workers: Sendable {
-    typealias Job = @Sendable () -> Void
-
-    private struct State {
-        var jobs: [Job] = []
-        var threads = 0
-        var running = 0
-    }
-
-    let maxThreads: Int
-    private let state = Mutex(State())
-    private let wakeups = DispatchSemaphore(value: 0)
-
-    init(maxThreads: Int) {
-        self.maxThreads = maxThreads
-    }
-
-    func submit(_ job: @escaping Job) {
-        let spawn = state.withLock { s -> Bool in
-            s.jobs.append(job)
-            // Start a thread only when every existing one has work: idle ones are (or will be) waiting for a signal.
-            guard s.threads < maxThreads, s.jobs.count + s.running > s.threads else { return false }
-            s.threads += 1
-            return true
-        }
-        if spawn && !startThread() {
-            // No thread could be created (resource exhaustion): run the job here rather than lose it.
-            state.withLock { $0.threads -= 1 }
-            runNextJob()
-            return
-        }
-        wakeups.signal()
-    }
-
-    func shutDown() {
-        let threads = state.withLock { $0.threads }
-        for _ in 0..<threads { wakeups.signal() }
-    }
-
-    private func workLoop() {
-        while true {
-            wakeups.wait()
-            guard runNextJob() else { break }
-        }
-        state.withLock { $0.threads -= 1 }
-    }
-
-    /// Runs the oldest queued job; false when there was none (a shutdown wake-up).
-    @discardableResult
-    private func runNextJob() -> Bool {
-        let job = state.withLock { s -> Job? in
-            guard !s.jobs.isEmpty else { return nil }
-            s.running += 1
-            return s.jobs.removeFirst()
-        }
-        guard let job else { return false }
-        job()
-        state.withLock { $0.running -= 1 }
-        return true
-    }
-
-    private func startThread() -> Bool {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        #if canImport(Glibc)
-            var thread = pthread_t()
-        #else
-            var thread: pthread_t?
-        #endif
-        let rc = pthread_create(
-            &thread, nil,
-            { context in
-                #if canImport(Glibc)
-                    guard let context else { return nil }
-                #endif
-                Unmanaged<Workers>.fromOpaque(context).takeRetainedValue().workLoop()
-                return nil
-            }, context)
-        guard rc == 0 else {
-            Unmanaged<Workers>.fromOpaque(context).release()
-            return false
-        }
-        #if canImport(Glibc)
-            pthread_detach(thread)
-        #else
-            if let thread { pthread_detach(thread) }
-        #endif
-        return true
+        try await pool.run(work)
     }
 }

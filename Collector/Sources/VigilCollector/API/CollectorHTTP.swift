@@ -187,6 +187,7 @@ public final class CollectorHTTP: Sendable {
 
     /// Rejections are counted in the store (`/v1/stats`); failing to record one must not change the answer.
     private func recordRejection(_ error: IngestError, at receivedAt: Int64) async {
+        defer { pipeline.generation.add(1, ordering: .relaxed) }  // `rejected` in /v1/stats changed
         do {
             try await store.recordRejection(
                 RejectedBatch(
@@ -310,7 +311,8 @@ public final class CollectorHTTP: Sendable {
     private func feedback(_ request: Request, id idText: String?) async -> Response {
         await tracer.withSpan("collector.api.feedback", ofKind: .server) { span in
             guard let idText, let id = Int64(idText) else { return Self.errorResponse(IngestError(.badRequest, "alert id must be an integer")) }
-            guard request.headers[.contentType]?.lowercased().hasPrefix(WireContract.jsonContentType) == true else {
+            let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            guard mediaType == WireContract.jsonContentType else {
                 return Self.errorResponse(IngestError(.unsupportedMediaType, "Content-Type must be application/json"))
             }
             do {

@@ -40,7 +40,7 @@ public final class IngestPipeline: Sendable {
     let metrics = PipelineMetrics()
     /// Alert keys already counted in `vigil_collector_alerts_total`, so an episode that grows is counted once.
     let raisedAlerts: ByteLRUCache<String, Bool>
-    /// Bumped on every accepted request: API query results cached under an older generation are stale.
+    /// Bumped by every write (accepted, duplicate, rejected): API answers cached under an older generation are stale.
     let generation = Atomic<UInt64>(0)
 
     init(
@@ -86,6 +86,7 @@ public final class IngestPipeline: Sendable {
         dedupeSpan.end()
         if sequence <= knownMark {
             let outcome = try await apply(StoredBatch(agentID: request.agentID, sequence: sequence, receivedAt: receivedAt), context: context)
+            generation.add(1, ordering: .relaxed)  // the duplicate count changed
             metrics.duplicate(endpoint: endpoint)
             return IngestOutcome(
                 status: .duplicate, agentID: request.agentID, sequence: sequence, highWaterMark: outcome.highWaterMark, barsAccepted: 0,
@@ -148,13 +149,13 @@ public final class IngestPipeline: Sendable {
         // Store: all of it, with the high-water mark, in one transaction.
         let outcome = try await apply(batch, context: context)
         deduper.record(request.agentID, highWaterMark: outcome.highWaterMark)
+        generation.add(1, ordering: .relaxed)
         guard case .accepted = outcome else {
             metrics.duplicate(endpoint: endpoint)
             return IngestOutcome(
                 status: .duplicate, agentID: request.agentID, sequence: sequence, highWaterMark: outcome.highWaterMark, barsAccepted: 0,
                 detections: 0, alerts: 0, traceID: context.spanContext?.traceIDHex)
         }
-        generation.add(1, ordering: .relaxed)
         metrics.accepted(endpoint: endpoint, bars: batch.bars.count, newestBar: request.newestBarTimestamp, receivedAt: receivedAt)
         for detection in request.detections { metrics.detection(tier: detection.tier, detector: detection.detector) }
         for alert in batch.alerts where raisedAlerts.get(alert.key) == nil {

@@ -300,9 +300,7 @@ public final class SpanExporter: Service, Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 guard pending.install(continuation) else { return }
-                DispatchQueue.global().async {
-                    pending.resume(with: Result { try client.performBlocking(request) })
-                }
+                client.submitBlocking { pending.resume(with: Result { try client.performBlocking(request) }) }
             }
         } onCancel: {
             pending.resume(with: .failure(CancellationError()))
