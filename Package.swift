@@ -114,6 +114,7 @@ let package = Package(
             name: "VigilAgent",
             dependencies: [
                 "VigilDetection", "VigilWire", "VigilTelemetry", "VigilHTTP", "VigilSpool", "VigilFeeds", "VigilConfig",
+                "VigilConcurrency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilCollector
 import VigilDetection
 import VigilHTTP
 
@@ -8,68 +9,20 @@ struct PilotAPI: Sendable {
     let base: String
     let client: HTTPClient
 
-    struct Stats: Decodable, Sendable {
-        var bars: Int64
-        var detections: Int64
-        var alerts: Int64
-        var batchesAccepted: Int64
-        var duplicates: Int64
-        var rejected: Int64
-        var agents: Int64
-    }
-
-    struct Event: Decodable, Sendable {
-        var id: Int64
-        var symbol: String
-        var time: String
-        var timestampMs: Int64
-        var tier: Int32
-        var detector: String
-        var score: Double
-        var anomalyScore: Double?
-    }
-
-    struct Alert: Codable, Sendable {
-        var id: Int64
-        var symbol: String
-        var firstTime: String
-        var lastTime: String
-        var firstTimestampMs: Int64
-        var lastTimestampMs: Int64
-        var tier: Int32
-        var kind: String
-        var severity: String
-        var score: Double
-        var explanation: String
-        var traceId: String?
-    }
-
-    struct Page<Item: Decodable & Sendable>: Decodable, Sendable {
-        var items: [Item]
-        var nextCursor: String?
-    }
-
-    struct Bars: Decodable, Sendable {
-        struct Bar: Decodable, Sendable { var timestampMs: Int64 }
-        var bars: [Bar]
-    }
-
     func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
         let response = try await client.execute(HTTPRequest(url: base + path, timeoutSeconds: 60))
         guard response.status == 200 else { throw ValidationError("GET \(path): HTTP \(response.status) \(response.bodyText.prefix(200))") }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(T.self, from: Data(response.body))
+        return try JSONDecoder().decode(T.self, from: Data(response.body))
     }
 
-    func stats() async throws -> Stats { try await get("/v1/stats", as: Stats.self) }
+    func stats() async throws -> APIStats { try await get("/v1/stats", as: APIStats.self) }
 
-    func all<Item: Decodable & Sendable>(_ path: String, as: Item.Type) async throws -> [Item] {
+    func all<Item: Codable & Sendable>(_ path: String, as: Item.Type) async throws -> [Item] {
         var items: [Item] = []
         var cursor: String?
         repeat {
             let separator = path.contains("?") ? "&" : "?"
-            let page = try await get(path + separator + "limit=10000" + (cursor.map { "&cursor=\($0)" } ?? ""), as: Page<Item>.self)
+            let page = try await get(path + separator + "limit=10000" + (cursor.map { "&cursor=\($0)" } ?? ""), as: APIPage<Item>.self)
             items += page.items
             cursor = page.nextCursor
         } while cursor != nil
@@ -81,7 +34,7 @@ struct PilotAPI: Sendable {
         var from: Int64 = Int64.min / 2
         while true {
             let escaped = symbol.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? symbol
-            let page = try await get("/v1/bars?symbol=\(escaped)&from=\(from)&limit=10000", as: Bars.self)
+            let page = try await get("/v1/bars?symbol=\(escaped)&from=\(from)&limit=10000", as: APIBars.self)
             times += page.bars.map(\.timestampMs)
             guard page.bars.count == 10_000, let last = page.bars.last?.timestampMs else { return times }
             from = last + 1
@@ -120,7 +73,7 @@ struct PilotReport: Encodable {
     var detections: [String: Int]
     var alerts: [String: Int]
     var marketWideAlerts: Int
-    var topAlerts: [PilotAPI.Alert]
+    var topAlerts: [APIAlert]
     var precision: Double?
     var recall: Double?
     var f1: Double?
@@ -129,8 +82,8 @@ struct PilotReport: Encodable {
     var events: Events?
 
     // Kept for --export, not part of the JSON report.
-    var allAlerts: [PilotAPI.Alert] = []
-    var allEvents: [PilotAPI.Event] = []
+    var allAlerts: [APIAlert] = []
+    var allEvents: [APIEvent] = []
 
     enum CodingKeys: String, CodingKey {
         case source, store, agents, symbols, bars, detections, alerts, precision, recall, f1, events
@@ -142,8 +95,8 @@ struct PilotReport: Encodable {
         api: PilotAPI, plan: PilotPlan, elapsedSeconds: Double, eventsPath: String?, labelsPath: String?, top: Int, store: String
     ) async throws -> PilotReport {
         let stats = try await api.stats()
-        let alerts = try await api.all("/v1/alerts", as: PilotAPI.Alert.self)
-        let events = try await api.all("/v1/events", as: PilotAPI.Event.self)
+        let alerts = try await api.all("/v1/alerts", as: APIAlert.self)
+        let events = try await api.all("/v1/events", as: APIEvent.self)
         var detectionsByTier: [String: Int] = ["total": events.count]
         for event in events { detectionsByTier["tier\(event.tier)", default: 0] += 1 }
         var alertsByTier: [String: Int] = ["total": alerts.count]
@@ -248,7 +201,7 @@ struct PilotReport: Encodable {
                 alert.firstTime == alert.lastTime ? String(alert.firstTime.prefix(10)) : "\(alert.firstTime.prefix(10))..\(alert.lastTime.prefix(10))"
             lines.append(
                 "    #\(alert.id) \(alert.symbol) \(span) tier \(alert.tier) \(alert.kind) \(alert.severity) score \(String(format: "%.1f", alert.score))"
-                    + (alert.traceId.map { " trace \($0)" } ?? ""))
+                    + (alert.traceID.map { " trace \($0)" } ?? ""))
             lines.append("        \(alert.explanation)")
         }
         return lines.joined(separator: "\n")

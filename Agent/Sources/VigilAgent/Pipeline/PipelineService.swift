@@ -5,6 +5,7 @@ import ServiceLifecycle
 import Synchronization
 import Tracing
 import UnixSignals
+import VigilConcurrency
 import VigilConfig
 import VigilFeeds
 import VigilSpool

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 import Tracing
+import VigilConcurrency
 import VigilFeeds
 import VigilHTTP
 import VigilSpool

@@ -4,24 +4,24 @@ import VigilStore
 // JSON shapes of the collector API; `openapi.yaml` documents each one (a test checks that the routes agree).
 // Keys are snake_case; times are ISO 8601 UTC strings plus the exact millisecond value.
 
-struct APIError: Codable, Sendable {
-    var code: String
-    var message: String
+public struct APIError: Codable, Sendable {
+    public var code: String
+    public var message: String
 }
 
-struct APIEvent: Codable, Sendable {
-    var id: Int64
-    var symbol: String
-    var time: String
-    var timestampMs: Int64
-    var tier: Int32
-    var detector: String
-    var score: Double
-    var severity: String
-    var anomalyScore: Double?
-    var features: [String: Double?]
-    var traceID: String?
-    var spanID: String?
+public struct APIEvent: Codable, Sendable {
+    public var id: Int64
+    public var symbol: String
+    public var time: String
+    public var timestampMs: Int64
+    public var tier: Int32
+    public var detector: String
+    public var score: Double
+    public var severity: String
+    public var anomalyScore: Double?
+    public var features: [String: Double?]
+    public var traceID: String?
+    public var spanID: String?
 
     enum CodingKeys: String, CodingKey {
         case id, symbol, time, tier, detector, score, severity, features
@@ -51,9 +51,9 @@ struct APIEvent: Codable, Sendable {
     }
 }
 
-struct APIPage<Item: Codable & Sendable>: Codable, Sendable {
-    var items: [Item]
-    var nextCursor: String?
+public struct APIPage<Item: Codable & Sendable>: Codable, Sendable {
+    public var items: [Item]
+    public var nextCursor: String?
 
     enum CodingKeys: String, CodingKey {
         case items
@@ -61,21 +61,21 @@ struct APIPage<Item: Codable & Sendable>: Codable, Sendable {
     }
 }
 
-struct APIAlert: Codable, Sendable {
-    var id: Int64
-    var symbol: String
-    var firstTime: String
-    var lastTime: String
-    var firstTimestampMs: Int64
-    var lastTimestampMs: Int64
-    var tier: Int32
-    var kind: String
-    var severity: String
-    var score: Double
-    var explanation: String
-    var traceID: String?
-    var spanID: String?
-    var feedback: [APIFeedback]?
+public struct APIAlert: Codable, Sendable {
+    public var id: Int64
+    public var symbol: String
+    public var firstTime: String
+    public var lastTime: String
+    public var firstTimestampMs: Int64
+    public var lastTimestampMs: Int64
+    public var tier: Int32
+    public var kind: String
+    public var severity: String
+    public var score: Double
+    public var explanation: String
+    public var traceID: String?
+    public var spanID: String?
+    public var feedback: [APIFeedback]?
 
     enum CodingKeys: String, CodingKey {
         case id, symbol, tier, kind, severity, score, explanation, feedback
@@ -101,12 +101,12 @@ struct APIAlert: Codable, Sendable {
     }
 }
 
-struct APIFeedback: Codable, Sendable {
-    var id: Int64
-    var alertID: Int64
-    var label: String
-    var note: String
-    var createdAt: String
+public struct APIFeedback: Codable, Sendable {
+    public var id: Int64
+    public var alertID: Int64
+    public var label: String
+    public var note: String
+    public var createdAt: String
 
     enum CodingKeys: String, CodingKey {
         case id, label, note
@@ -128,18 +128,18 @@ struct FeedbackRequest: Decodable {
     var note: String?
 }
 
-struct APIBar: Codable, Sendable {
-    var symbol: String
-    var time: String
-    var timestampMs: Int64
-    var intervalSeconds: Int32
-    var open: Double
-    var high: Double
-    var low: Double
-    var close: Double
-    var volume: Double
-    var feed: String
-    var agentID: String
+public struct APIBar: Codable, Sendable {
+    public var symbol: String
+    public var time: String
+    public var timestampMs: Int64
+    public var intervalSeconds: Int32
+    public var open: Double
+    public var high: Double
+    public var low: Double
+    public var close: Double
+    public var volume: Double
+    public var feed: String
+    public var agentID: String
 
     enum CodingKeys: String, CodingKey {
         case symbol, time, open, high, low, close, volume, feed
@@ -161,19 +161,19 @@ struct APIBar: Codable, Sendable {
     }
 }
 
-struct APIBars: Codable, Sendable {
-    var symbol: String
-    var bars: [APIBar]
+public struct APIBars: Codable, Sendable {
+    public var symbol: String
+    public var bars: [APIBar]
 }
 
-struct APIStats: Codable, Sendable {
-    var bars: Int64
-    var detections: Int64
-    var alerts: Int64
-    var batchesAccepted: Int64
-    var duplicates: Int64
-    var rejected: Int64
-    var agents: Int64
+public struct APIStats: Codable, Sendable {
+    public var bars: Int64
+    public var detections: Int64
+    public var alerts: Int64
+    public var batchesAccepted: Int64
+    public var duplicates: Int64
+    public var rejected: Int64
+    public var agents: Int64
 
     enum CodingKeys: String, CodingKey {
         case bars, detections, alerts, duplicates, rejected, agents
@@ -192,15 +192,15 @@ struct APIStats: Codable, Sendable {
 }
 
 /// `POST /v1/ingest` answer (agents get a protobuf `Ack` instead).
-struct APIIngestAck: Codable, Sendable {
-    var status: String
-    var producer: String
-    var sequence: Int64
-    var highWaterMark: Int64
-    var barsAccepted: Int
-    var detections: Int
-    var alerts: Int
-    var traceID: String?
+public struct APIIngestAck: Codable, Sendable {
+    public var status: String
+    public var producer: String
+    public var sequence: Int64
+    public var highWaterMark: Int64
+    public var barsAccepted: Int
+    public var detections: Int
+    public var alerts: Int
+    public var traceID: String?
 
     enum CodingKeys: String, CodingKey {
         case status, producer, sequence, detections, alerts
@@ -208,12 +208,12 @@ struct APIIngestAck: Codable, Sendable {
     }
 }
 
-struct APIHealth: Codable, Sendable {
-    var status: String
-    var version: String
-    var collectorID: String
-    var store: String
-    var reason: String?
+public struct APIHealth: Codable, Sendable {
+    public var status: String
+    public var version: String
+    public var collectorID: String
+    public var store: String
+    public var reason: String?
 
     enum CodingKeys: String, CodingKey {
         case status, version, store, reason

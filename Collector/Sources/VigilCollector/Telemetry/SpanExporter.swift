@@ -6,6 +6,7 @@ import Metrics
 import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
+import VigilConcurrency
 import VigilHTTP
 import VigilTelemetry
 import VigilWire
@@ -45,7 +46,7 @@ public final class SpanExporter: Service, Sendable {
 
     private let queue = Mutex(Queue())
     /// Wakes the run loop early: a full batch is waiting, or shutdown began.
-    private let wakeup = ExportSignal()
+    private let wakeup = WakeupSignal()
     /// One export at a time, whether the run loop or `flush()` starts it, so `flush()` returns only once everything
     /// queued before it has been through the exporter.
     private let gate = ExportGate()
@@ -532,61 +533,6 @@ extension SpanExporter {
     fileprivate struct DropLog {
         var lastWarning: ContinuousClock.Instant?
         var suppressed = 0
-    }
-
-    /// A one-waiter wake-up flag: `signal()` never blocks and is remembered until the next `wait`.
-    fileprivate final class ExportSignal: Sendable {
-        private struct State {
-            var pending = false
-            var waiter: CheckedContinuation<Void, Never>?
-        }
-
-        private let state = Mutex(State())
-
-        func signal() {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let waiter = state.waiter else {
-                    state.pending = true
-                    return nil
-                }
-                state.waiter = nil
-                return waiter
-            }
-            waiter?.resume()
-        }
-
-        /// Returns after a signal (possibly one sent before the call) or when the task is cancelled.
-        func wait() async {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
-                    let resumeNow = state.withLock { state -> Bool in
-                        if state.pending || Task.isCancelled {
-                            state.pending = false
-                            return true
-                        }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            } onCancel: {
-                let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume()
-            }
-        }
-
-        /// `wait()` bounded by `timeout`.
-        func wait(timeout: Duration) async {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.wait() }
-                group.addTask { try? await Task.sleep(for: timeout) }
-                await group.next()
-                group.cancelAll()
-            }
-        }
     }
 
     /// An async mutual-exclusion gate, handed to waiters in arrival order.

@@ -2,7 +2,7 @@ import Synchronization
 
 /// A one-waiter wake-up flag: `signal()` never blocks and is remembered until the next `wait`. Used where a task
 /// sleeps until "something changed" (new spooled batch, reload request) without an unbounded stream.
-final class WakeupSignal: Sendable {
+public final class WakeupSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -10,7 +10,9 @@ final class WakeupSignal: Sendable {
 
     private let state = Mutex(State())
 
-    func signal() {
+    public init() {}
+
+    public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -23,7 +25,7 @@ final class WakeupSignal: Sendable {
     }
 
     /// Returns after a signal (possibly one sent before the call) or when the task is cancelled.
-    func wait() async {
+    public func wait() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
@@ -46,7 +48,7 @@ final class WakeupSignal: Sendable {
     }
 
     /// `wait()` bounded by `timeout`.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait() }
             group.addTask { try? await Task.sleep(for: timeout) }
