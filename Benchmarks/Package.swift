@@ -11,6 +11,7 @@ let package = Package(
         // MallocInterposer: malloc counts per benchmark (the metric swift-nio's benchmarks gate on).
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // Where ../shared/data is, and the sp500-daily CSVs parsed into bars (shared by the suites below).
@@ -44,6 +45,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/PipelineBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Collector receive path (issue 3 §11 a): decode in process; decode → dedupe → partitions through an in-process
+        // collector over loopback HTTP (SQLite on /dev/shm); the store alone. VigilHTTP and VigilTelemetry are not
+        // products of the main package; they are imported as modules VigilCollector is built from.
+        .executableTarget(
+            name: "CollectorBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "VigilCollector", package: "vigil"),
+                .product(name: "VigilStore", package: "vigil"),
+                .product(name: "VigilWire", package: "vigil"),
+                .product(name: "VigilDetection", package: "vigil"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Benchmarks/CollectorBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),

@@ -275,7 +275,8 @@ public struct CacheSection: Codable, Sendable, Equatable {
 }
 
 public struct StoreSection: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable, CaseIterable { case sqlite, postgres }
+    /// `blackhole` keeps only the dedupe marks in memory and stores nothing: for load-testing the receive path.
+    public enum Kind: String, Codable, Sendable, CaseIterable { case sqlite, postgres, blackhole }
 
     public var kind: Kind = .sqlite
     /// SQLite file; default `<data_dir>/vigil.sqlite`.

@@ -35,6 +35,9 @@ public struct CollectorRuntime: Sendable {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
             return try SQLiteStore(path: path, logger: logger)
+        case .blackhole:
+            logger.warning("store.kind is blackhole: nothing is stored; use it only to load-test the receive path.")
+            return BlackholeStore()
         case .postgres:
             guard let url = section.resolvedPostgresURL() else {
                 throw StoreError(.connectionFailed, "store.kind postgres needs postgres_url or $\(section.postgresURLEnv)")
