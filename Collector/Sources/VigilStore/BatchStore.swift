@@ -366,8 +366,13 @@ extension StoredBatch {
         // stores so they behave the same.
         func hasNUL(_ s: String) -> Bool { s.utf8.contains(0) }
         if hasNUL(agentID) { throw StoreError(.invalidBatch, "agent id contains NUL") }
-        for bar in bars where hasNUL(bar.symbol) || hasNUL(bar.feed) || hasNUL(bar.agentID) {
-            throw StoreError(.invalidBatch, "bar text field contains NUL")
+        // Consecutive bars share their series' symbol, feed and agent: check each distinct run once, not per bar.
+        var checked: (symbol: String, feed: String, agent: String)?
+        for bar in bars where checked.map({ $0.symbol != bar.symbol || $0.feed != bar.feed || $0.agent != bar.agentID }) ?? true {
+            if hasNUL(bar.symbol) || hasNUL(bar.feed) || hasNUL(bar.agentID) {
+                throw StoreError(.invalidBatch, "bar text field contains NUL")
+            }
+            checked = (bar.symbol, bar.feed, bar.agentID)
         }
         for d in detections
         where hasNUL(d.symbol) || hasNUL(d.detector) || hasNUL(d.severity) || hasNUL(d.featuresJSON) || hasNUL(d.traceID ?? "")

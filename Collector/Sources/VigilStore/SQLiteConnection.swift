@@ -41,6 +41,9 @@ final class SQLiteConnection {
             throw StoreError(.connectionFailed, "cannot set synchronous=FULL on \(path)")
         }
         try exec("PRAGMA foreign_keys=ON")
+        // 64 MiB page cache (the default is 2 MiB): the bars indexes otherwise get re-read for every batch once the
+        // file outgrows the cache, and ingest slows as the store grows.
+        try exec("PRAGMA cache_size=-65536")
     }
 
     deinit {
