@@ -177,3 +177,74 @@ struct SeededBytes {
         }
     }
 }
+
+/// Overload answers: a request beyond `max_inflight_requests` gets 503 with `Retry-After` (the agent keeps the batch
+/// and retries), and the collector recovers once the slow request is gone.
+@Suite struct OverloadTests {
+    @Test func requestsBeyondTheInflightBoundGet503WithRetryAfter() async throws {
+        let collector = try await CollectorHarness.start { config in
+            config.server.maxInflightRequests = 1
+            config.server.retryAfterSeconds = 3
+        }
+        defer { Task { await collector.stop() } }
+        // A client that sends headers promising a body and then stalls holds the one in-flight slot.
+        let stalled = try StalledUpload(port: collector.port, path: WireContract.batchesPath, contentLength: 4096)
+        var refused: HTTPResponse?
+        for _ in 0..<100 where refused?.status != 503 {
+            refused = try await collector.post(makeBatch(sequence: 1)).0
+            if refused?.status != 503 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(refused?.status == 503, "\(refused?.bodyText ?? "")")
+        #expect(refused?.header("retry-after") == "3")
+        #expect(refused?.bodyText.contains("\"code\":\"unavailable\"") == true)
+        stalled.close()
+        // The slot frees when the stalled request ends; the same batch is then accepted, once.
+        var accepted: Vigil_V1_Ack?
+        for _ in 0..<100 where accepted == nil {
+            accepted = try await collector.post(makeBatch(sequence: 1)).1
+            if accepted == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(accepted?.status == .accepted)
+        #expect(try await collector.stats()["bars"] == 100)
+    }
+
+    @Test func mutatedIngestDocumentsNeverCrashTheCollector() async throws {
+        let collector = try await CollectorHarness.start()
+        defer { Task { await collector.stop() } }
+        let valid = Array(
+            #"{"producer":"fuzz","bars":[{"symbol":"F","time":"2024-01-02","open":1,"high":2,"low":0.5,"close":1.5,"volume":10},{"symbol":"F","timestamp_ms":1704240000000,"open":1,"high":2,"low":0.5,"close":1.5}]}"#
+                .utf8)
+        var random = SeededBytes(seed: 11)
+        for round in 0..<300 {
+            var body = valid
+            for _ in 0..<(1 + round % 6) { body[Int(random.next(1)[0]) * body.count / 256] = random.next(1)[0] }
+            let response = try await collector.send(WireContract.ingestPath, body: body, headers: [("Content-Type", "application/json")])
+            #expect([200, 400, 413].contains(response.status), "round \(round): \(response.status) \(response.bodyText)")
+        }
+        #expect(try await collector.get("/healthz").status == 200)
+    }
+}
+
+/// A raw TCP client that sends a request's headers and never its body.
+final class StalledUpload: Sendable {
+    private let fd: Int32
+
+    init(port: Int, path: String, contentLength: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestFailure("connect() failed") }
+        let head = Array(
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: \(contentLength)\r\n\r\nxx"
+                .utf8)
+        _ = head.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
