@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VigilHTTP
+import VigilStore
 import VigilWire
 
 @testable import VigilCollector
@@ -98,7 +99,7 @@ import VigilWire
     @Test func bearerTokensAreCheckedAndScopedToAgents() async throws {
         let token = "s3cret-token"
         let collector = try await CollectorHarness.start { config in
-            config.auth.tokens = [.init(name: "fleet-a", sha256: SHA256.hex(Array(token.utf8)), agents: ["agent-a"])]
+            config.auth.tokens = [.init(name: "fleet-a", sha256: ArtifactDigest.sha256Hex(Array(token.utf8)), agents: ["agent-a"])]
             config.auth.required = true
         }
         defer { Task { await collector.stop() } }
@@ -187,25 +188,30 @@ struct SeededBytes {
             config.server.retryAfterSeconds = 3
         }
         defer { Task { await collector.stop() } }
-        // A client that sends headers promising a body and then stalls holds the one in-flight slot.
-        let stalled = try StalledUpload(port: collector.port, path: WireContract.batchesPath, contentLength: 4096)
+        // A client that sends headers promising a body and then stalls holds the one in-flight slot. The server picks
+        // the stalled connection up asynchronously, so probe (with fresh sequences) until it does, re-stalling if needed.
+        var stalls: [StalledUpload] = []
         var refused: HTTPResponse?
-        for _ in 0..<100 where refused?.status != 503 {
-            refused = try await collector.post(makeBatch(sequence: 1)).0
-            if refused?.status != 503 { try await Task.sleep(for: .milliseconds(20)) }
+        var sequence: UInt64 = 1
+        for attempt in 0..<200 where refused?.status != 503 {
+            if attempt % 20 == 0 { stalls.append(try StalledUpload(port: collector.port, path: WireContract.batchesPath, contentLength: 4096)) }
+            try await Task.sleep(for: .milliseconds(25))
+            refused = try await collector.post(makeBatch(sequence: sequence, bars: 1)).0
+            sequence += 1
         }
         #expect(refused?.status == 503, "\(refused?.bodyText ?? "")")
         #expect(refused?.header("retry-after") == "3")
         #expect(refused?.bodyText.contains("\"code\":\"unavailable\"") == true)
-        stalled.close()
-        // The slot frees when the stalled request ends; the same batch is then accepted, once.
+        for stall in stalls { stall.close() }
+        // The slot frees when the stalled requests end; the refused batch is then accepted, once.
+        let batch = makeBatch(sequence: 10_000)
         var accepted: Vigil_V1_Ack?
         for _ in 0..<100 where accepted == nil {
-            accepted = try await collector.post(makeBatch(sequence: 1)).1
+            accepted = try await collector.post(batch).1
             if accepted == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(accepted?.status == .accepted)
-        #expect(try await collector.stats()["bars"] == 100)
+        #expect(try await collector.post(batch).1?.status == .duplicate)
     }
 
     @Test func mutatedIngestDocumentsNeverCrashTheCollector() async throws {

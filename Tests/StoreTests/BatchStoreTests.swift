@@ -312,7 +312,7 @@ struct BatchStoreTests {
         #expect(try await h.store.apply(Fixtures.batch(sequence: 4, bars: [Fixtures.bar("AAPL", 0)])) == .accepted(highWaterMark: 4))
         try await h.store.migrate()
         try await h.store.migrate()
-        #expect(try await h.appliedMigrations() == [1, 2, 3])
+        #expect(try await h.appliedMigrations() == [1, 2, 3, 4])
         try await h.store.recordRejection(RejectedBatch(agentID: "agent-1", receivedAt: 1, code: "invalid_batch", message: "m", bodyBytes: 1))
         #expect(try await h.store.stats() == StoreStats(bars: 1, batchesAccepted: 1, agents: 1, rejected: 1))
         #expect(try await h.store.highWaterMarks() == ["agent-1": 4])

@@ -76,6 +76,12 @@ struct StoreHarness: Sendable {
         return []
     }
 
+    /// Runs raw SQL on the store's database, to damage or poke at it behind the store's back.
+    func execute(_ sql: String) async throws {
+        if let sqlite = store as? SQLiteStore { try await sqlite.executeForTesting(sql) }
+        if let postgres = store as? PostgresStore { try await postgres.executeForTesting(sql) }
+    }
+
     /// Recorded rejections, newest first.
     func rejections() async throws -> [RejectedBatch] {
         if let sqlite = store as? SQLiteStore { return try await sqlite.rejectionsForTesting() }

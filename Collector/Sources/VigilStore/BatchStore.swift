@@ -6,8 +6,9 @@
 /// Both implementations keep the per-agent sequence high-water mark in the *same* transaction as the batch's bronze
 /// row, silver bars and detections, so a batch either takes effect completely with its sequence recorded, or not at
 /// all. That is what turns the agent's at-least-once delivery into exactly-once effect (DESIGN.md, Batcher/Spool/Shipper).
-/// The same test suite (`Tests/StoreTests`) runs on both implementations.
-public protocol BatchStore: AlertStore, Sendable {
+/// The same test suite (`Tests/StoreTests`) runs on both implementations. Every store is also the Tier-2 model
+/// registry (`ModelRegistry`), so models live next to the alerts and feedback they are trained on.
+public protocol BatchStore: AlertStore, ModelRegistry, Sendable {
     /// A short, bounded name used as the `store` metric label (`sqlite`, `postgres`).
     var kind: String { get }
 

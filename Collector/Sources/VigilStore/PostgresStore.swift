@@ -15,7 +15,7 @@ public final class PostgresStore: BatchStore {
     /// One thread per connection: every caller borrows its own connection, so appliers of different agents run in
     /// parallel, and the pool never lets more than `maxConnections` jobs exist at once.
     private let io: BlockingIO
-    private let logger: Logger
+    let logger: Logger
     private let metrics: StoreMetrics
     /// Month keys (`yyyymm`) whose partitions are known to exist, so the hot path skips DDL.
     private let knownPartitions = Mutex<Set<Int64>>([])
@@ -162,6 +162,39 @@ public final class PostgresStore: BatchStore {
                 body_bytes BIGINT NOT NULL CHECK (body_bytes >= 0)
             );
             CREATE INDEX rejected_batches_received_at ON rejected_batches (received_at_ms);
+            """
+        ),
+        (
+            // The Tier-2 model registry (issue 4 §4; see ModelRegistry.swift). Parameters and metrics are TEXT checked
+            // by a jsonb cast, not JSONB: jsonb would reorder keys and reformat numbers, and both stores must give back
+            // exactly what was registered. The partial unique index is what makes "at most one champion per kind" hold
+            // whatever a writer does.
+            4, "models",
+            """
+            CREATE TABLE models (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
+                version INTEGER NOT NULL CHECK (version >= 1),
+                feature_set_version INTEGER NOT NULL CHECK (feature_set_version >= 0),
+                trained_from_ms BIGINT NOT NULL,
+                trained_to_ms BIGINT NOT NULL,
+                parameters TEXT NOT NULL CHECK (jsonb_typeof(parameters::jsonb) = 'object'),
+                metrics TEXT NOT NULL CHECK (jsonb_typeof(metrics::jsonb) = 'object'),
+                status TEXT NOT NULL CHECK (status IN ('challenger', 'champion', 'retired')),
+                parent_id BIGINT REFERENCES models (id),
+                created_at_ms BIGINT NOT NULL,
+                created_by TEXT NOT NULL,
+                promoted_at_ms BIGINT,
+                promoted_by TEXT,
+                artifact BYTEA NOT NULL,
+                artifact_sha256 TEXT NOT NULL CHECK (artifact_sha256 ~ '^[0-9a-f]{64}$'),
+                UNIQUE (kind, version),
+                CHECK (trained_to_ms >= trained_from_ms),
+                CHECK ((promoted_at_ms IS NULL) = (promoted_by IS NULL)),
+                CHECK (status <> 'champion' OR promoted_at_ms IS NOT NULL)
+            );
+            CREATE UNIQUE INDEX models_one_champion_per_kind ON models (kind) WHERE status = 'champion';
+            CREATE INDEX models_status_id ON models (status, id);
             """
         ),
     ]
@@ -662,7 +695,7 @@ public final class PostgresStore: BatchStore {
     ///
     /// The slot is awaited here, on the caller's task, so callers beyond `maxConnections` suspend instead of holding a
     /// thread; once granted, `run` always executes and always gives the slot back.
-    private func onConnection<T: Sendable>(
+    func onConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws(StoreError) -> T
     ) async throws(StoreError) -> T {
         let lease = try await pool.acquire()

@@ -22,7 +22,7 @@ public final class SQLiteStore: BatchStore {
     private let connection: Mutex<SQLiteConnection?>
     /// One thread: SQLite has one writer anyway, and the FIFO job queue keeps callers from piling up on the mutex.
     private let io = BlockingIO(threads: 1)
-    private let logger: Logger
+    let logger: Logger
     private let metrics: StoreMetrics
 
     /// Opens (creating if needed) the database file at `path`. Call `migrate()` before use.
@@ -159,6 +159,38 @@ public final class SQLiteStore: BatchStore {
                 body_bytes INTEGER NOT NULL CHECK (body_bytes >= 0)
             );
             CREATE INDEX rejected_batches_received_at ON rejected_batches (received_at_ms);
+            """
+        ),
+        (
+            // The Tier-2 model registry (issue 4 §4; see ModelRegistry.swift). `json_type` is only evaluated on valid
+            // JSON because it raises an error (not false) on malformed text. The partial unique index is what makes
+            // "at most one champion per kind" hold whatever a writer does.
+            4, "models",
+            """
+            CREATE TABLE models (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
+                version INTEGER NOT NULL CHECK (version >= 1),
+                feature_set_version INTEGER NOT NULL CHECK (feature_set_version >= 0),
+                trained_from_ms INTEGER NOT NULL,
+                trained_to_ms INTEGER NOT NULL,
+                parameters TEXT NOT NULL CHECK (CASE WHEN json_valid(parameters) THEN json_type(parameters) = 'object' ELSE 0 END),
+                metrics TEXT NOT NULL CHECK (CASE WHEN json_valid(metrics) THEN json_type(metrics) = 'object' ELSE 0 END),
+                status TEXT NOT NULL CHECK (status IN ('challenger', 'champion', 'retired')),
+                parent_id INTEGER REFERENCES models (id),
+                created_at_ms INTEGER NOT NULL,
+                created_by TEXT NOT NULL,
+                promoted_at_ms INTEGER,
+                promoted_by TEXT,
+                artifact BLOB NOT NULL,
+                artifact_sha256 TEXT NOT NULL CHECK (length(artifact_sha256) = 64),
+                UNIQUE (kind, version),
+                CHECK (trained_to_ms >= trained_from_ms),
+                CHECK ((promoted_at_ms IS NULL) = (promoted_by IS NULL)),
+                CHECK (status <> 'champion' OR promoted_at_ms IS NOT NULL)
+            );
+            CREATE UNIQUE INDEX models_one_champion_per_kind ON models (kind) WHERE status = 'champion';
+            CREATE INDEX models_status_id ON models (status, id);
             """
         ),
     ]
@@ -337,6 +369,11 @@ public final class SQLiteStore: BatchStore {
         try await locked { (conn) throws(StoreError) -> [Int64] in
             try conn.query("SELECT version FROM schema_migrations ORDER BY version").compactMap { $0.first?.int64 }
         }
+    }
+
+    /// Runs raw SQL; for tests only (`package`, not public API).
+    package func executeForTesting(_ sql: String) async throws {
+        try await locked { (conn) throws(StoreError) in try conn.exec(sql) }
     }
 
     /// The connection's `journal_mode` and `synchronous` as SQLite reports them; for tests.
@@ -591,7 +628,7 @@ public final class SQLiteStore: BatchStore {
     }
 
     /// Runs `body` with the connection, on the store's I/O queue, under the connection mutex.
-    private func locked<T: Sendable>(
+    func locked<T: Sendable>(
         _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> T
     ) async throws(StoreError) -> T {
         try await io.run { () throws(StoreError) -> T in
