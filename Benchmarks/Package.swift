@@ -66,5 +66,13 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Tier-2 models against scikit-learn and xgboost on the same files (peers/run-peers.sh); a plain executable,
+        // timed by itself, because the peers' side is timed the same way in Python.
+        .executableTarget(
+            name: "ModelPeers",
+            dependencies: [.product(name: "VigilDetection", package: "vigil")],
+            path: "Benchmarks/ModelPeers",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )
