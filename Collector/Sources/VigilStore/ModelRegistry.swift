@@ -1,5 +1,6 @@
 // Vigil collector store: the Tier-2 model registry (issue 4 §4): versions, feature-set version, training range,
 // parameters, held-out metrics, champion/challenger status, lineage, and who or what promoted each model.
+import Logging
 
 /// Where a model stands in the champion/challenger cycle.
 public enum ModelStatus: String, Sendable, Hashable, CaseIterable {
@@ -193,3 +194,16 @@ extension StoredModel {
 
 /// Clamps a `models(kind:status:limit:)` limit.
 func clampedModelLimit(_ limit: Int) -> Int { min(max(limit, 1), 10_000) }
+
+extension StoredModel {
+    /// One log line per registration, the same from every store.
+    func logRegistration(to logger: Logger, store: String) {
+        logger.info(
+            "Registered model.",
+            metadata: [
+                "store": "\(store)", "model.id": "\(id)", "model.kind": "\(kind)", "model.version": "\(version)",
+                "model.status": "\(status.rawValue)",
+            ]
+        )
+    }
+}

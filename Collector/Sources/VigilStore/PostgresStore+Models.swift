@@ -125,13 +125,7 @@ extension PostgresStore {
                 throw error
             }
         }
-        logger.info(
-            "Registered model.",
-            metadata: [
-                "store": "postgres", "model.id": "\(stored.id)", "model.kind": "\(stored.kind)", "model.version": "\(stored.version)",
-                "model.status": "\(stored.status.rawValue)",
-            ]
-        )
+        stored.logRegistration(to: logger, store: "postgres")
         return stored
     }
 

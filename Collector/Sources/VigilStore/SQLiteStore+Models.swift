@@ -82,13 +82,7 @@ extension SQLiteStore {
                 throw error
             }
         }
-        logger.info(
-            "Registered model.",
-            metadata: [
-                "store": "sqlite", "model.id": "\(stored.id)", "model.kind": "\(stored.kind)", "model.version": "\(stored.version)",
-                "model.status": "\(stored.status.rawValue)",
-            ]
-        )
+        stored.logRegistration(to: logger, store: "sqlite")
         return stored
     }
 
