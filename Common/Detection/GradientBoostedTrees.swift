@@ -28,8 +28,10 @@
 /// ## Scoring
 ///
 /// Nodes of all trees live in one flat array of 32-byte records (threshold, value, feature, left, right, default-left);
-/// a step is `x ≤ threshold`, NaN taking the default direction. Rows are scored in blocks that walk each tree in
-/// lock-step, branch-free, so a tree's nodes stay in cache and the rows' walks overlap (see `accumulate`).
+/// a step is `x ≤ threshold`, NaN taking the default direction. Rows are scored in blocks that walk the trees (two at a
+/// time) in lock-step, branch-free, so a tree's nodes stay in cache and the rows' walks overlap (see `accumulate`); a
+/// block without NaN walks a compact copy of the trees (`WalkTrees`: 16-byte nodes, siblings adjacent, the same `Double`
+/// thresholds), so both paths reach the same leaves.
 /// `contributions` explains a margin per feature with the Saabas method.
 ///
 /// Training and scoring are deterministic: the same data, configuration and seed give the same bytes.
@@ -85,6 +87,8 @@ public struct GradientBoostedTrees: AnomalyModel, Sendable, Equatable {
     let treeRoots: [Int32]
     /// Depth of each tree (edges on its longest root-to-leaf path): the steps of a lock-step walk.
     let treeDepths: [Int32]
+    /// The trees again, laid out for scoring rows without NaN (derived from `nodes`, see `WalkTrees`).
+    let walk: WalkTrees
 
     init(
         featureCount: Int, baseScore: Double, configuration: Configuration, seed: UInt64, trainingLoss: [Double],
@@ -117,12 +121,69 @@ public struct GradientBoostedTrees: AnomalyModel, Sendable, Equatable {
             treeDepths.append(deepest)
         }
         self.treeDepths = treeDepths
+        self.walk = WalkTrees(nodes: nodes, roots: treeRoots)
     }
 
     /// Number of trees kept.
     public var treeCount: Int { treeRoots.count }
     /// Number of nodes over all trees.
     public var nodeCount: Int { nodes.count }
+}
+
+/// The trees re-laid for the NaN-free scoring path: 16-byte nodes (threshold, feature, left) whose right child is
+/// always `left + 1`, so a step is one record load, one value load, one compare and an add. A leaf has threshold NaN
+/// (`x ≤ NaN` is false for every x) and `left` one before itself, so stepping from a leaf stays there. Thresholds are the
+/// model's own doubles, so for a value that is not NaN a step goes where `GradientBoostedTrees.step` goes.
+struct WalkTrees: Sendable, Equatable {
+    struct Node: Sendable, Equatable {
+        var threshold: Double
+        var feature: Int32
+        var left: Int32
+
+        /// Bitwise on the threshold, so that leaves (threshold NaN) equal themselves and models compare as their data.
+        static func == (a: Node, b: Node) -> Bool {
+            a.threshold.bitPattern == b.threshold.bitPattern && a.feature == b.feature && a.left == b.left
+        }
+    }
+
+    var nodes: [Node] = []
+    /// Leaf value per walk node (0 for internal nodes).
+    var values: [Double] = []
+    var roots: [Int32] = []
+
+    init() {}
+
+    /// Renumbers each tree breadth-first so that siblings are adjacent.
+    init(nodes source: [GradientBoostedTrees.Node], roots sourceRoots: [Int32]) {
+        nodes.reserveCapacity(source.count)
+        values.reserveCapacity(source.count)
+        roots.reserveCapacity(sourceRoots.count)
+        var queue: [Int] = []
+        for root in sourceRoots { append(tree: Int(root), from: source, queue: &queue) }
+    }
+
+    /// Appends the tree rooted at `source[root]` (the source's walk must reach leaves, as `validated` ensures).
+    mutating func append(tree root: Int, from source: [GradientBoostedTrees.Node], queue: inout [Int]) {
+        queue.removeAll(keepingCapacity: true)
+        queue.append(root)
+        let base = nodes.count
+        roots.append(Int32(truncatingIfNeeded: base))
+        var head = 0
+        while head < queue.count {
+            let node = source[queue[head]]
+            let me = base + head
+            if node.isLeaf {
+                nodes.append(Node(threshold: .nan, feature: 0, left: Int32(truncatingIfNeeded: me - 1)))
+                values.append(node.value)
+            } else {
+                nodes.append(Node(threshold: node.threshold, feature: node.feature, left: Int32(truncatingIfNeeded: base + queue.count)))
+                values.append(0)
+                queue.append(Int(node.left))
+                queue.append(Int(node.right))
+            }
+            head += 1
+        }
+    }
 }
 
 // MARK: - Configuration
@@ -297,9 +358,10 @@ extension GradientBoostedTrees {
         var bestIteration = 0
         var bestValidationLoss = Double.infinity
         let allFeatures = Array(0..<featureCount)
+        var walkQueue: [Int] = []
 
+        trainer.computeGradients(labels: labels, margins: margins)
         for round in 0..<configuration.rounds {
-            trainer.computeGradients(labels: labels, margins: margins)
             let sampled = trainer.sampleRows(fraction: configuration.subsample, rng: &rng)
             let columns = sampleColumns(allFeatures, fraction: configuration.colsample, rng: &rng)
             let tree = trainer.buildTree(sampledRowCount: sampled, features: columns)
@@ -320,17 +382,20 @@ extension GradientBoostedTrees {
                 gains.append(node.gain)
                 covers.append(node.h)
             }
-            trainingLoss.append(meanLogLoss(labels: labels, margins: margins))
+            // The next round's gradients come with this round's loss, from one pass over the margins.
+            trainingLoss.append(trainer.computeGradientsAndLoss(labels: labels, margins: margins))
 
             guard let validation else {
                 bestIteration = round
                 continue
             }
             let depth = Self.depth(of: nodes, root: root)
+            var walk = WalkTrees()
+            walk.append(tree: root, from: nodes, queue: &walkQueue)
             validationMargins.withUnsafeMutableBufferPointer { out in
                 Self.accumulate(
-                    nodes: nodes, roots: [Int32(truncatingIfNeeded: root)], depths: [depth], rows: validation.features, stride: featureCount,
-                    into: out)
+                    nodes: nodes, roots: [Int32(truncatingIfNeeded: root)], depths: [depth], walk: walk, rows: validation.features,
+                    stride: featureCount, into: out)
             }
             let loss = meanLogLoss(labels: validation.labels, margins: validationMargins)
             validationLoss.append(loss)
@@ -392,7 +457,7 @@ extension GradientBoostedTrees {
         var sum = 0.0
         for i in 0..<min(labels.count, margins.count) {
             let m = margins[i]
-            let softplus = m > 0 ? m + vLog1p(vExp(-m)) : vLog1p(vExp(m))
+            let softplus = m > 0 ? m + log1pSeries(vExp(-m)) : log1pSeries(vExp(m))
             sum += softplus - labels[i] * m
         }
         return sum / Double(max(labels.count, 1))
@@ -412,6 +477,26 @@ extension GradientBoostedTrees {
     fileprivate static func score(_ g: Double, _ h: Double, _ lambda: Double) -> Double {
         h + lambda > 0 ? g * g / (h + lambda) : 0
     }
+}
+
+/// `log1p(x)` for x ≥ 0, as the loss needs it for `x = e^−|m|`: below 1/64 (every confidently classified row, i.e.
+/// most of them after a few rounds) by its Taylor series to x¹⁰, whose truncation error is below 10⁻²⁰ relative, in
+/// Horner form (a few ulps, like `log1p`) and several times faster than the library call; otherwise `log1p` itself.
+@inline(__always)
+private func log1pSeries(_ x: Double) -> Double {
+    guard x < 0.015625 else { return vLog1p(x) }
+    // x(1 − x(1/2 − x(1/3 − … − x/10)))
+    var s = 1.0 / 10
+    s = 1.0 / 9 - x * s
+    s = 1.0 / 8 - x * s
+    s = 1.0 / 7 - x * s
+    s = 1.0 / 6 - x * s
+    s = 1.0 / 5 - x * s
+    s = 1.0 / 4 - x * s
+    s = 1.0 / 3 - x * s
+    s = 1.0 / 2 - x * s
+    s = 1.0 - x * s
+    return x * s
 }
 
 /// Uniform integer in `0..<bound` from 64 random bits by multiply-shift (Lemire); the bias is below 2⁻³² for any bound
@@ -519,8 +604,8 @@ private struct Split {
 /// Owns the binned matrix, gradients and row partition for one `fit`. Manual memory, because every hot loop reads it
 /// through raw pointers and arrays would be copied-on-write or bounds-checked there; freed in `deinit`.
 private final class Trainer {
-    /// Doubles per feature in a histogram: (g, h) for 256 bin codes, code 255 being the missing bin.
-    static let histogramStride = 512
+    /// (g, h) pairs per feature in a histogram: 256 bin codes, code 255 being the missing bin.
+    static let histogramStride = 256
     /// Rows of the binning sample (LightGBM's `bin_construct_sample_cnt`).
     static let binningSampleSize = 200_000
 
@@ -528,17 +613,17 @@ private final class Trainer {
     let featureCount: Int
     let configuration: GradientBoostedTrees.Configuration
     let featureBins: [FeatureBins]
-    /// `featureCount × rowCount` bin codes, column-major.
+    /// `rowCount × featureCount` bin codes, row-major: a histogram pass reads each row's codes from one place.
     let bins: UnsafeMutablePointer<UInt8>
-    let grad: UnsafeMutablePointer<Double>
-    let hess: UnsafeMutablePointer<Double>
+    /// The same codes column-major (`featureCount × rowCount`): partitioning a node reads one feature of its rows.
+    let columns: UnsafeMutablePointer<UInt8>
+    /// (g, h) of every row, interleaved, so a histogram update is one 16-byte load and one vector add per feature.
+    let gradHess: UnsafeMutablePointer<SIMD2<Double>>
     /// Sampled row indices, partitioned so that each node owns a contiguous range.
     let rows: UnsafeMutablePointer<Int32>
     let scratchRows: UnsafeMutablePointer<Int32>
-    /// The (g, h) pairs of the node being histogrammed, gathered once and read once per feature.
-    let gathered: UnsafeMutablePointer<Double>
-    private var freeHistograms: [UnsafeMutablePointer<Double>] = []
-    private var allHistograms: [UnsafeMutablePointer<Double>] = []
+    private var freeHistograms: [UnsafeMutablePointer<SIMD2<Double>>] = []
+    private var allHistograms: [UnsafeMutablePointer<SIMD2<Double>>] = []
 
     init(
         features: [Double], rowCount: Int, featureCount: Int, configuration: GradientBoostedTrees.Configuration,
@@ -548,11 +633,10 @@ private final class Trainer {
         self.featureCount = featureCount
         self.configuration = configuration
         bins = .allocate(capacity: rowCount * featureCount)
-        grad = .allocate(capacity: rowCount)
-        hess = .allocate(capacity: rowCount)
+        columns = .allocate(capacity: rowCount * featureCount)
+        gradHess = .allocate(capacity: rowCount)
         rows = .allocate(capacity: rowCount)
         scratchRows = .allocate(capacity: rowCount)
-        gathered = .allocate(capacity: 2 * rowCount)
 
         var sample: [Int] = []
         if rowCount > Self.binningSampleSize {
@@ -570,8 +654,12 @@ private final class Trainer {
             }
             values.sort()
             let binning = FeatureBins(sortedValues: values, maxBins: configuration.maxBins)
-            let column = bins + f * rowCount
-            for r in 0..<rowCount { column[r] = binning.bin(features[r * featureCount + f]) }
+            let column = columns + f * rowCount
+            for r in 0..<rowCount {
+                let code = binning.bin(features[r * featureCount + f])
+                column[r] = code
+                bins[r * featureCount + f] = code
+            }
             featureBins.append(binning)
         }
         self.featureBins = featureBins
@@ -579,20 +667,42 @@ private final class Trainer {
 
     deinit {
         bins.deallocate()
-        grad.deallocate()
-        hess.deallocate()
+        columns.deallocate()
+        gradHess.deallocate()
         rows.deallocate()
         scratchRows.deallocate()
-        gathered.deallocate()
         for h in allHistograms { h.deallocate() }
     }
 
+    /// Computes the gradients for the margins, as `computeGradients`, and returns the mean log loss at them (the
+    /// training loss of the round that produced them), reusing the gradient's `e^−m`: the loss term is
+    /// `m + log1p(e^−m)` for m > 0 and `log1p(1/e^−m)` otherwise, with no second exponential.
+    func computeGradientsAndLoss(labels: [Double], margins: [Double]) -> Double {
+        var sum = 0.0
+        labels.withUnsafeBufferPointer { y in
+            margins.withUnsafeBufferPointer { m in
+                for r in 0..<rowCount {
+                    let margin = m[r]
+                    let e = vExp(-margin)
+                    let p = 1 / (1 + e)
+                    gradHess[r] = SIMD2(p - y[r], max(p * (1 - p), 1e-16))
+                    let softplus = margin > 0 ? margin + log1pSeries(e) : log1pSeries(1 / e)
+                    sum += softplus - y[r] * margin
+                }
+            }
+        }
+        return sum / Double(max(rowCount, 1))
+    }
+
     func computeGradients(labels: [Double], margins: [Double]) {
-        for r in 0..<rowCount {
-            let p = 1 / (1 + vExp(-margins[r]))
-            grad[r] = p - labels[r]
-            // XGBoost's floor keeps saturated rows from dividing by zero in leaf weights.
-            hess[r] = max(p * (1 - p), 1e-16)
+        labels.withUnsafeBufferPointer { y in
+            margins.withUnsafeBufferPointer { m in
+                for r in 0..<rowCount {
+                    let p = 1 / (1 + vExp(-m[r]))
+                    // XGBoost's floor keeps saturated rows from dividing by zero in leaf weights.
+                    gradHess[r] = SIMD2(p - y[r], max(p * (1 - p), 1e-16))
+                }
+            }
         }
     }
 
@@ -608,40 +718,51 @@ private final class Trainer {
 
     // MARK: Histograms
 
-    private func takeHistogram() -> UnsafeMutablePointer<Double> {
+    private func takeHistogram() -> UnsafeMutablePointer<SIMD2<Double>> {
         if let h = freeHistograms.popLast() { return h }
-        let h = UnsafeMutablePointer<Double>.allocate(capacity: featureCount * Self.histogramStride)
+        let h = UnsafeMutablePointer<SIMD2<Double>>.allocate(capacity: featureCount * Self.histogramStride)
         allHistograms.append(h)
         return h
     }
 
-    private func release(_ h: UnsafeMutablePointer<Double>?) {
+    private func release(_ h: UnsafeMutablePointer<SIMD2<Double>>?) {
         if let h { freeHistograms.append(h) }
     }
 
-    /// Sums (g, h) per bin of every sampled feature over the node's rows.
-    private func buildHistogram(_ hist: UnsafeMutablePointer<Double>, begin: Int, end: Int, features: [Int]) {
-        hist.update(repeating: 0, count: featureCount * Self.histogramStride)
-        let count = end - begin
+    /// Sums (g, h) per bin of every sampled feature over the node's rows, row by row (each row's codes are adjacent,
+    /// and its (g, h) is read once); every bin still adds its rows in row order, so the sums do not depend on the layout.
+    private func buildHistogram(_ hist: UnsafeMutablePointer<SIMD2<Double>>, begin: Int, end: Int, features: [Int]) {
+        hist.update(repeating: .zero, count: featureCount * Self.histogramStride)
         let nodeRows = rows + begin
-        for i in 0..<count {
-            let r = Int(nodeRows[i])
-            gathered[2 * i] = grad[r]
-            gathered[2 * i + 1] = hess[r]
-        }
-        for f in features {
-            let column = bins + f * rowCount
-            let h = hist + f * Self.histogramStride
+        let count = end - begin
+        let stride = featureCount
+        if features.count == featureCount {
             for i in 0..<count {
-                let b = Int(column[Int(nodeRows[i])]) &* 2
-                h[b] += gathered[2 * i]
-                h[b + 1] += gathered[2 * i + 1]
+                let r = Int(nodeRows[i])
+                let v = gradHess[r]
+                let codes = bins + r &* stride
+                var h = hist
+                for f in 0..<stride {
+                    h[Int(codes[f])] += v
+                    h += Self.histogramStride
+                }
+            }
+        } else {
+            features.withUnsafeBufferPointer { fs in
+                for i in 0..<count {
+                    let r = Int(nodeRows[i])
+                    let v = gradHess[r]
+                    let codes = bins + r &* stride
+                    for f in fs { hist[f &* Self.histogramStride &+ Int(codes[f])] += v }
+                }
             }
         }
     }
 
     /// `parent − child`, in the parent's buffer: the sibling's histogram without reading its rows.
-    private func subtract(_ child: UnsafeMutablePointer<Double>, from parent: UnsafeMutablePointer<Double>, features: [Int]) {
+    private func subtract(
+        _ child: UnsafeMutablePointer<SIMD2<Double>>, from parent: UnsafeMutablePointer<SIMD2<Double>>, features: [Int]
+    ) {
         for f in features {
             let p = parent + f * Self.histogramStride
             let c = child + f * Self.histogramStride
@@ -651,7 +772,7 @@ private final class Trainer {
 
     // MARK: Split search
 
-    private func findSplit(_ hist: UnsafeMutablePointer<Double>, g: Double, h: Double, features: [Int]) -> Split? {
+    private func findSplit(_ hist: UnsafeMutablePointer<SIMD2<Double>>, g: Double, h: Double, features: [Int]) -> Split? {
         let lambda = configuration.lambda
         let gamma = configuration.gamma
         // A relative floor as well, so that rounding (H − H_L ≈ 1e−17 for an empty side) never makes a child.
@@ -676,15 +797,15 @@ private final class Trainer {
         for f in features {
             let hf = hist + f * Self.histogramStride
             let binCount = featureBins[f].binCount
-            let gMissing = hf[2 * Int(FeatureBins.missingBin)]
-            let hMissing = hf[2 * Int(FeatureBins.missingBin) + 1]
+            let gMissing = hf[Int(FeatureBins.missingBin)].x
+            let hMissing = hf[Int(FeatureBins.missingBin)].y
             // Every row has h > 0, so a positive sum means the node has missing rows.
             let sawMissing = hMissing > 0
             var gl = 0.0
             var hl = 0.0
             for b in 0..<binCount {
-                gl += hf[2 * b]
-                hl += hf[2 * b + 1]
+                gl += hf[b].x
+                hl += hf[b].y
                 if b == binCount - 1 {
                     // All values left, missing right: a split on "value present".
                     if sawMissing { consider(gl, hl, feature: f, bin: b, missingLeft: false, sawMissing: true) }
@@ -706,19 +827,22 @@ private final class Trainer {
 
     /// Moves the node's rows that go left to the front of its range (order kept, for cache-friendly histograms).
     private func partition(_ node: BuildNode, feature: Int, bin: Int, missingLeft: Bool) -> Int {
-        let column = bins + feature * rowCount
+        let column = columns + feature * rowCount
         var left = node.begin
         var rightCount = 0
-        for i in node.begin..<node.end {
-            let r = rows[i]
-            let b = column[Int(r)]
-            let goLeft = b == FeatureBins.missingBin ? missingLeft : Int(b) <= bin
-            if goLeft {
+        // Branch-free: a table gives each bin code's side as 0/1, every row is written to both places, and only the side
+        // it belongs to advances (the side of a row is data, a branch on it would be mispredicted half the time).
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 256) { goesLeft in
+            for code in 0..<256 {
+                goesLeft[code] = (code == Int(FeatureBins.missingBin) ? missingLeft : code <= bin) ? 1 : 0
+            }
+            for i in node.begin..<node.end {
+                let r = rows[i]
+                let l = goesLeft[Int(column[Int(r)])]
                 rows[left] = r
-                left += 1
-            } else {
                 scratchRows[rightCount] = r
-                rightCount += 1
+                left &+= l
+                rightCount &+= 1 &- l
             }
         }
         (rows + left).update(from: scratchRows, count: rightCount)
@@ -730,15 +854,16 @@ private final class Trainer {
         var g = 0.0
         var h = 0.0
         for i in 0..<sampledRowCount {
-            g += grad[Int(rows[i])]
-            h += hess[Int(rows[i])]
+            let v = gradHess[Int(rows[i])]
+            g += v.x
+            h += v.y
         }
         var nodes = [BuildNode(g: g, h: h, begin: 0, end: sampledRowCount, depth: 0)]
-        var pending: [(node: Int, split: Split, histogram: UnsafeMutablePointer<Double>)] = []
+        var pending: [(node: Int, split: Split, histogram: UnsafeMutablePointer<SIMD2<Double>>)] = []
         var leafCount = 1
         let maxLeaves = configuration.maxLeaves
 
-        func queue(_ index: Int, _ node: BuildNode, _ hist: UnsafeMutablePointer<Double>?) {
+        func queue(_ index: Int, _ node: BuildNode, _ hist: UnsafeMutablePointer<SIMD2<Double>>?) {
             guard let hist else { return }
             if canSplit(node), let split = findSplit(hist, g: node.g, h: node.h, features: features) {
                 pending.append((index, split, hist))
@@ -782,8 +907,8 @@ private final class Trainer {
             // Histogram the child with fewer rows; its sibling is the parent minus it, in the parent's buffer.
             let leftIsSmall = left.end - left.begin <= right.end - right.begin
             let (small, large) = leftIsSmall ? (left, right) : (right, left)
-            var smallHistogram: UnsafeMutablePointer<Double>?
-            var largeHistogram: UnsafeMutablePointer<Double>?
+            var smallHistogram: UnsafeMutablePointer<SIMD2<Double>>?
+            var largeHistogram: UnsafeMutablePointer<SIMD2<Double>>?
             if canSplit(small) || canSplit(large) {
                 let hist = takeHistogram()
                 buildHistogram(hist, begin: small.begin, end: small.end, features: features)
@@ -831,7 +956,7 @@ private final class Trainer {
                 var i = 0
                 while tree[i].feature >= 0 {
                     let node = tree[i]
-                    let b = bins[Int(node.feature) * rowCount + r]
+                    let b = bins[r * featureCount + Int(node.feature)]
                     let goLeft = b == FeatureBins.missingBin ? node.defaultLeft : Int(b) <= node.bin
                     i = Int(goLeft ? node.left : node.right)
                 }
@@ -845,7 +970,7 @@ private final class Trainer {
 
 extension GradientBoostedTrees {
     /// Rows walked together through one tree.
-    static let blockSize = 64
+    static let blockSize = 128
 
     /// Depth of the tree rooted at `root` in a node array still being built (its nodes are the last ones).
     fileprivate static func depth(of nodes: [Node], root: Int) -> Int32 {
@@ -874,28 +999,96 @@ extension GradientBoostedTrees {
     /// Adds every tree's leaf value to `out[r]` for the rows stored `stride` apart, trees in order (so the sums have
     /// the same bits as `predictMargin`). A block of rows walks a tree in lock-step, one level at a time: each row's
     /// walk is a chain of dependent loads, and interleaving the block's independent chains lets the CPU overlap them,
-    /// while self-looping leaves make the walk a fixed `depth` steps with no exit branch to mispredict.
+    /// while self-looping leaves make the walk a fixed `depth` steps with no exit branch to mispredict. A block without
+    /// NaN (the usual case, checked once per block) walks the compact `walk` layout; a block with NaN walks `nodes`,
+    /// which carry each split's default direction. Both reach the same leaf for every row.
     static func accumulate(
-        nodes: [Node], roots: [Int32], depths: [Int32], rows: [Double], stride: Int, into out: UnsafeMutableBufferPointer<Double>
+        nodes: [Node], roots: [Int32], depths: [Int32], walk: WalkTrees, rows: [Double], stride: Int,
+        into out: UnsafeMutableBufferPointer<Double>
     ) {
         let rowCount = min(rows.count / stride, out.count)
+        let treeCount = min(roots.count, depths.count, walk.roots.count)
         nodes.withUnsafeBufferPointer { nodeBuffer in
-            rows.withUnsafeBufferPointer { rowBuffer in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: blockSize) { cursor in
-                    guard let nodeBase = nodeBuffer.baseAddress, let rowBase = rowBuffer.baseAddress else { return }
-                    var blockStart = 0
-                    while blockStart < rowCount {
-                        let count = min(blockSize, rowCount - blockStart)
-                        let block = rowBase + blockStart * stride
-                        for t in 0..<min(roots.count, depths.count) {
-                            let root = Int(roots[t])
-                            for k in 0..<count { cursor[k] = root }
-                            for _ in 0..<depths[t] {
-                                for k in 0..<count { cursor[k] = step(nodeBase, cursor[k], block + k * stride) }
+            walk.nodes.withUnsafeBufferPointer { walkBuffer in
+                walk.values.withUnsafeBufferPointer { values in
+                    walk.roots.withUnsafeBufferPointer { walkRoots in
+                        roots.withUnsafeBufferPointer { roots in
+                            depths.withUnsafeBufferPointer { depths in
+                                rows.withUnsafeBufferPointer { rowBuffer in
+                                    withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * blockSize) { cursor in
+                                        guard let nodeBase = nodeBuffer.baseAddress, let rowBase = rowBuffer.baseAddress,
+                                            let walkBase = walkBuffer.baseAddress, let cursor = cursor.baseAddress
+                                        else { return }
+                                        var blockStart = 0
+                                        while blockStart < rowCount {
+                                            let count = min(blockSize, rowCount - blockStart)
+                                            let block = rowBase + blockStart * stride
+                                            let sums = out.baseAddress! + blockStart
+                                            var hasNaN = false
+                                            for v in 0..<(count * stride) where block[v].isNaN { hasNaN = true }
+                                            if hasNaN {
+                                                for t in 0..<treeCount {
+                                                    let root = Int(roots[t])
+                                                    for k in 0..<count { cursor[k] = root }
+                                                    for _ in 0..<depths[t] {
+                                                        for k in 0..<count { cursor[k] = step(nodeBase, cursor[k], block + k * stride) }
+                                                    }
+                                                    for k in 0..<count { sums[k] += nodeBase[cursor[k]].value }
+                                                }
+                                            } else {
+                                                // Two trees at a time: twice the independent walks per pass over the block. A root step
+                                                // is loaded once for all rows; a leaf root steps to itself, as every leaf does, so the
+                                                // shallower tree of a pair can take the deeper one's steps. Leaf values are added in tree
+                                                // order, keeping the sums' bits.
+                                                let other = cursor + blockSize
+                                                var t = 0
+                                                while t + 1 < treeCount {
+                                                    let depth = max(depths[t], depths[t + 1])
+                                                    let rootA = walkBase[Int(walkRoots[t])]
+                                                    let rootB = walkBase[Int(walkRoots[t + 1])]
+                                                    var row = block
+                                                    for k in 0..<count {
+                                                        cursor[k] = Int(rootA.left) &+ (row[Int(rootA.feature)] <= rootA.threshold ? 0 : 1)
+                                                        other[k] = Int(rootB.left) &+ (row[Int(rootB.feature)] <= rootB.threshold ? 0 : 1)
+                                                        row += stride
+                                                    }
+                                                    for _ in 1..<max(depth, 1) {
+                                                        row = block
+                                                        for k in 0..<count {
+                                                            let a = walkBase[cursor[k]]
+                                                            let b = walkBase[other[k]]
+                                                            cursor[k] = Int(a.left) &+ (row[Int(a.feature)] <= a.threshold ? 0 : 1)
+                                                            other[k] = Int(b.left) &+ (row[Int(b.feature)] <= b.threshold ? 0 : 1)
+                                                            row += stride
+                                                        }
+                                                    }
+                                                    for k in 0..<count { sums[k] = sums[k] + values[cursor[k]] + values[other[k]] }
+                                                    t += 2
+                                                }
+                                                if t < treeCount {
+                                                    let root = walkBase[Int(walkRoots[t])]
+                                                    var row = block
+                                                    for k in 0..<count {
+                                                        cursor[k] = Int(root.left) &+ (row[Int(root.feature)] <= root.threshold ? 0 : 1)
+                                                        row += stride
+                                                    }
+                                                    for _ in 1..<max(depths[t], 1) {
+                                                        row = block
+                                                        for k in 0..<count {
+                                                            let node = walkBase[cursor[k]]
+                                                            cursor[k] = Int(node.left) &+ (row[Int(node.feature)] <= node.threshold ? 0 : 1)
+                                                            row += stride
+                                                        }
+                                                    }
+                                                    for k in 0..<count { sums[k] += values[cursor[k]] }
+                                                }
+                                            }
+                                            blockStart += count
+                                        }
+                                    }
+                                }
                             }
-                            for k in 0..<count { out[blockStart + k] += nodeBase[cursor[k]].value }
                         }
-                        blockStart += count
                     }
                 }
             }
@@ -909,7 +1102,7 @@ extension GradientBoostedTrees {
         var margin = baseScore
         withUnsafeMutablePointer(to: &margin) {
             Self.accumulate(
-                nodes: nodes, roots: treeRoots, depths: treeDepths, rows: row, stride: featureCount,
+                nodes: nodes, roots: treeRoots, depths: treeDepths, walk: walk, rows: row, stride: featureCount,
                 into: UnsafeMutableBufferPointer(start: $0, count: 1))
         }
         return margin
@@ -928,7 +1121,7 @@ extension GradientBoostedTrees {
         guard stride == featureCount else { return [Double](repeating: .nan, count: rowCount) }
         var output = [Double](repeating: baseScore, count: rowCount)
         output.withUnsafeMutableBufferPointer { out in
-            Self.accumulate(nodes: nodes, roots: treeRoots, depths: treeDepths, rows: rows, stride: stride, into: out)
+            Self.accumulate(nodes: nodes, roots: treeRoots, depths: treeDepths, walk: walk, rows: rows, stride: stride, into: out)
             for r in 0..<out.count { out[r] = 1 / (1 + vExp(-out[r])) }
         }
         return output

@@ -16,7 +16,13 @@
 ///
 /// Storage: every tree's nodes live in one set of flat arrays (struct of arrays). Children are adjacent (right =
 /// left + 1) and a leaf is its own left child with threshold `+∞`, so scoring is a fixed number of branch-free steps
-/// per tree, `node = left[node] + (x[split[node]] > threshold[node])`, over memory the cache can hold.
+/// per tree, `node = left[node] + (x[split[node]] > threshold[node])`, over memory the cache can hold. These arrays
+/// are the model and what `serialized()` writes (Float64 thresholds).
+///
+/// Scoring the axis-parallel variant uses a copy re-laid out as complete binary trees of 8-byte split records
+/// (`CompleteTrees`), compared in float32 as scikit-learn does: a row goes right when `Float(x[f]) > threshold`.
+/// The extended variant, and forests deeper than `CompleteTrees.maxDepth` or without any split, are scored on the
+/// flat arrays in Float64.
 public struct IsolationForest: AnomalyModel, Sendable, Equatable {
     // MARK: Configuration
 
@@ -117,6 +123,9 @@ public struct IsolationForest: AnomalyModel, Sendable, Equatable {
     // `threshold` holds normal·intercept, so scoring needs only the normal.
     let normals: [Double]
     let intercepts: [Double]
+    /// The same axis-parallel trees re-laid out for batch scoring (nil for the extended variant or very deep trees);
+    /// derived from the arrays above, never serialized.
+    let completeTrees: CompleteTrees?
 
     public var treeCount: Int { treeStart.count - 1 }
 
@@ -161,6 +170,9 @@ public struct IsolationForest: AnomalyModel, Sendable, Equatable {
             treeDepth[t] = deepest
         }
         self.treeDepth = treeDepth
+        self.completeTrees = CompleteTrees(
+            featureCount: featureCount, treeStart: treeStart, treeDepth: treeDepth, split: split, threshold: threshold, left: left,
+            pathLength: pathLength, extended: !normals.isEmpty)
     }
 
     // MARK: Scoring
@@ -169,7 +181,7 @@ public struct IsolationForest: AnomalyModel, Sendable, Equatable {
     /// feature goes left at every split on it (compare false), so clean rows first.
     public func score(_ row: UnsafeBufferPointer<Double>) -> Double {
         guard row.count == featureCount, let base = row.baseAddress else { return .nan }
-        guard let sum = withKernel({ $0.pathLengthSum(base) }) else { return .nan }
+        guard let sum = pathLengthSum(base) else { return .nan }
         return normalizedScore(pathLengthSum: sum)
     }
 
@@ -196,6 +208,10 @@ public struct IsolationForest: AnomalyModel, Sendable, Equatable {
             initialized = rowCount
             let scored = rows.withUnsafeBufferPointer { input in
                 guard let rowBase = input.baseAddress, let outputBase = output.baseAddress else { return false }
+                if let completeTrees {
+                    completeTrees.accumulatePathLengths(rows: rowBase, rowCount: rowCount, into: outputBase)
+                    return true
+                }
                 return withKernel { $0.accumulatePathLengths(rows: rowBase, rowCount: rowCount, into: outputBase) } != nil
             }
             for r in 0..<rowCount { output[r] = scored ? normalizedScore(pathLengthSum: output[r]) : .nan }
@@ -208,9 +224,15 @@ public struct IsolationForest: AnomalyModel, Sendable, Equatable {
         guard row.count == featureCount else { return .nan }
         return row.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return .nan }
-            guard let sum = withKernel({ $0.pathLengthSum(base) }) else { return .nan }
+            guard let sum = pathLengthSum(base) else { return .nan }
             return sum / Double(treeCount)
         }
+    }
+
+    /// Σ over trees of h(x) for one row, by the same kernel as batch scoring so both give the same bits.
+    private func pathLengthSum(_ x: UnsafePointer<Double>) -> Double? {
+        if let completeTrees { return completeTrees.pathLengthSum(x) }
+        return withKernel { $0.pathLengthSum(x) }
     }
 
     /// One formula for single and batch scoring, so both give the same bits.
@@ -256,7 +278,10 @@ public struct IsolationForest: AnomalyModel, Sendable, Equatable {
     /// The scoring kernel's decision, so the explanation follows the path that was scored.
     private func goesRight(_ row: [Double], node: Int) -> Bool {
         let s = Int(split[node])
-        if normals.isEmpty { return row[s] > threshold[node] }
+        if normals.isEmpty {
+            if completeTrees != nil { return CompleteTrees.goesRight(row[s], threshold: threshold[node]) }
+            return row[s] > threshold[node]
+        }
         return normals.withUnsafeBufferPointer { n in
             row.withUnsafeBufferPointer { x in
                 guard let n = n.baseAddress, let x = x.baseAddress else { return false }
@@ -1045,4 +1070,253 @@ private let crcTable: [UInt32] = (0..<256).map { n in
     var c = UInt32(n)
     for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
     return c
+}
+
+// MARK: - Complete-tree scoring layout
+
+/// Every axis-parallel tree padded to a complete binary tree of the forest's greatest depth `D`, in breadth-first
+/// order: the children of slot `s` are `2s + 1` and `2s + 2`, so a step needs no child index, only one 8-byte split
+/// record `(threshold key, feature)`. A leaf above depth `D` becomes a chain of splits that always go left (threshold
+/// `+∞`, as the leaves of the flat arrays), so every walk takes exactly `D` steps and ends in one of the `2^D` leaf
+/// slots, which hold the original leaf's path length (Float64, so sums are as exact as before).
+///
+/// Comparisons are in float32, as scikit-learn's trees make them (it casts X to float32 and tests
+/// `X32[f] <= threshold`): a row goes right when `Float(x[f]) > threshold`, threshold still the Float64 of the model.
+/// Since `Float(x)` is a float, that is `Float(x[f]) > t32` with `t32` the largest float ≤ threshold, exactly. It
+/// differs from the Float64 test `x[f] > threshold` only when `x[f]` and the threshold round to the same float32
+/// region (within about 6e-8 relative), which moves a row by one leaf in one tree. Both sides are stored as
+/// order-preserving Int32 keys, so a step is integer arithmetic without compare-and-branch, which the compiler
+/// otherwise turns into a mispredicted branch: `slot = 2·slot + 1 + (sign of t − x)`. A NaN feature gets the lowest
+/// key and goes left at every split, as in the Float64 kernel.
+struct CompleteTrees: Sendable, Equatable {
+    /// One split record in one 64-bit word, fetched by one load: the threshold's order key in bits 16..<48, the
+    /// feature times `lanes` (its offset in a transposed group of rows) in bits 0..<16.
+    typealias Split = UInt64
+
+    static func record(key: UInt32, feature: Int) -> Split {
+        UInt64(key) << 16 | UInt64(feature &* lanes)
+    }
+
+    /// Features whose offset fits the record's 16 bits.
+    static let maxFeatureCount = (1 << 16) / lanes
+
+    /// Above this depth the padding costs more memory than it saves time; the flat kernel scores such forests.
+    static let maxDepth = 12
+
+    let featureCount: Int
+    let treeCount: Int
+    let depth: Int
+    /// `treeCount × (2^D − 1)` split records, tree after tree.
+    let splits: [Split]
+    /// `treeCount × 2^D` path lengths, tree after tree.
+    let leaves: [Double]
+
+    /// The order key of a float32: unsigned integers compare as the floats do (−0 and +0 alike), NaN lowest.
+    @inline(__always)
+    static func key(_ value: Float) -> UInt32 {
+        if value.isNaN { return 0 }
+        let bits = Int32(bitPattern: (value + 0).bitPattern)  // + 0 turns −0 into +0
+        return UInt32(bitPattern: bits ^ ((bits >> 31) & .max)) ^ 0x8000_0000
+    }
+
+    /// The order key of the largest float32 ≤ `threshold`: `Float(x) > threshold` ⟺ `key(Float(x)) > thresholdKey`.
+    static func thresholdKey(_ threshold: Double) -> UInt32 {
+        var t = Float(threshold)
+        if Double(t) > threshold { t = t.nextDown }
+        return key(t)
+    }
+
+    /// The routing the kernel applies, for code that walks the flat arrays (explanations).
+    static func goesRight(_ x: Double, threshold: Double) -> Bool {
+        key(Float(x)) > thresholdKey(threshold)
+    }
+
+    init?(
+        featureCount: Int, treeStart: [Int32], treeDepth: [Int32], split: [Int32], threshold: [Double], left: [Int32],
+        pathLength: [Double], extended: Bool
+    ) {
+        let treeCount = treeStart.count - 1
+        guard !extended, treeCount > 0, featureCount <= Self.maxFeatureCount else { return nil }
+        let depth = Int(treeDepth.max() ?? 0)
+        // Depth 0 (every tree one leaf) has no splits to compare; the flat kernel handles it.
+        guard (1...Self.maxDepth).contains(depth) else { return nil }
+        let inner = (1 << depth) - 1
+        let leafCount = 1 << depth
+        var splits = [Split](repeating: Self.record(key: Self.key(.infinity), feature: 0), count: treeCount * inner)
+        var leaves = [Double](repeating: 0, count: treeCount * leafCount)
+        for t in 0..<treeCount {
+            // (original node, slot) pairs; a leaf of the original keeps walking left with itself.
+            var pending: [(node: Int, slot: Int)] = [(Int(treeStart[t]), 0)]
+            while let (node, slot) = pending.popLast() {
+                if slot >= inner {
+                    leaves[t * leafCount + slot - inner] = pathLength[node]
+                    continue
+                }
+                let l = Int(left[node])
+                if l == node {
+                    pending.append((node, 2 * slot + 1))
+                    pending.append((node, 2 * slot + 2))
+                } else {
+                    splits[t * inner + slot] = Self.record(key: Self.thresholdKey(threshold[node]), feature: Int(split[node]))
+                    pending.append((l, 2 * slot + 1))
+                    pending.append((l + 1, 2 * slot + 2))
+                }
+            }
+        }
+        self.featureCount = featureCount
+        self.treeCount = treeCount
+        self.depth = depth
+        self.splits = splits
+        self.leaves = leaves
+    }
+
+    /// Rows walked through one tree in lock-step: independent walks whose loads overlap, few enough that their slots
+    /// stay in registers (4 lanes left the walks waiting on each other's latency: slower than the flat kernel).
+    static let lanes = 8
+    /// Rows walked through one tree before the next (a multiple of `lanes`): their keys and the tree stay in L1.
+    static let blockRows = 256
+
+    /// Σ over trees of h(x) for one row, adding in tree order as the batch kernel does: `lanes` trees in lock-step.
+    func pathLengthSum(_ x: UnsafePointer<Double>) -> Double {
+        let f = featureCount
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: f) { keyBuffer in
+            splits.withUnsafeBufferPointer { splitBuffer in
+                leaves.withUnsafeBufferPointer { leafBuffer in
+                    guard let keys = keyBuffer.baseAddress, let splitBase = splitBuffer.baseAddress, let leafBase = leafBuffer.baseAddress
+                    else { return .nan }
+                    for j in 0..<f { keys[j] = Self.key(Float(x[j])) }
+                    let inner = (1 << depth) - 1
+                    let leafCount = 1 << depth
+                    var sum = 0.0
+                    var t = 0
+                    while t < treeCount {
+                        let group = min(Self.lanes, treeCount - t)
+                        var slots: (Int, Int, Int, Int, Int, Int, Int, Int) = (1, 1, 1, 1, 1, 1, 1, 1)
+                        withUnsafeMutableBytes(of: &slots) { raw in
+                            let slot = raw.baseAddress!.assumingMemoryBound(to: Int.self)
+                            for _ in 0..<depth {
+                                for k in 0..<group {
+                                    let n = splitBase[(t &+ k) &* inner &+ slot[k] &- 1]
+                                    let x = keys[Int(n & 0xFFFF) / Self.lanes]
+                                    slot[k] = 2 &* slot[k] &+ (UInt32(truncatingIfNeeded: n >> 16) < x ? 1 : 0)
+                                }
+                            }
+                            for k in 0..<group { sum += leafBase[(t &+ k) &* leafCount &+ slot[k] &- leafCount] }
+                        }
+                        t += group
+                    }
+                    return sum
+                }
+            }
+        }
+    }
+
+    /// Adds Σ over trees of h(x) for each row to `sums`, trees in order.
+    func accumulatePathLengths(rows: UnsafePointer<Double>, rowCount: Int, into sums: UnsafeMutablePointer<Double>) {
+        let f = featureCount
+        let lanes = Self.lanes
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.blockRows * f) { keyBuffer in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: Self.blockRows) { sumBuffer in
+                splits.withUnsafeBufferPointer { splitBuffer in
+                    leaves.withUnsafeBufferPointer { leafBuffer in
+                        guard let keys = keyBuffer.baseAddress, let blockSums = sumBuffer.baseAddress,
+                            let splitBase = splitBuffer.baseAddress, let leafBase = leafBuffer.baseAddress
+                        else { return }
+                        var blockStart = 0
+                        while blockStart < rowCount {
+                            let count = min(Self.blockRows, rowCount - blockStart)
+                            let groups = (count + lanes - 1) / lanes
+                            // Transposed by groups of `lanes` rows: feature j of row k of group g at (g·F + j)·lanes + k.
+                            // Rows past the end get NaN's key and are walked but not added.
+                            let source = rows + blockStart &* f
+                            for g in 0..<groups {
+                                let groupKeys = keys + g &* f &* lanes
+                                for k in 0..<lanes {
+                                    let r = g &* lanes &+ k
+                                    if r < count {
+                                        let row = source + r &* f
+                                        for j in 0..<f { groupKeys[j &* lanes &+ k] = UInt64(Self.key(Float(row[j]))) << 16 }
+                                    } else {
+                                        for j in 0..<f { groupKeys[j &* lanes &+ k] = 0 }
+                                    }
+                                }
+                            }
+                            for r in 0..<count { blockSums[r] = sums[blockStart + r] }
+                            walk(keys: keys, groups: groups, count: count, splits: splitBase, leaves: leafBase, into: blockSums)
+                            for r in 0..<count { sums[blockStart + r] = blockSums[r] }
+                            blockStart += count
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// All trees over one block of rows (as transposed keys), trees outer so that each tree stays in L1 while the rows
+    /// go through.
+    @inline(__always)
+    private func walk(
+        keys: UnsafePointer<UInt64>, groups: Int, count: Int, splits: UnsafePointer<Split>, leaves: UnsafePointer<Double>,
+        into sums: UnsafeMutablePointer<Double>
+    ) {
+        let f = featureCount
+        let inner = (1 << depth) - 1
+        let leafCount = 1 << depth
+        // Slots numbered from 1 (heap order): slot ← 2·slot + (1 when x's key exceeds the threshold's). Row keys are
+        // stored shifted left by 16 like the record's, so `record − x` is `(t − x)·2^16 + offset` with offset < 2^16:
+        // negative exactly when t < x, and its sign is the bit. Arithmetic on 64-bit loads, so that the compiler
+        // cannot turn it into a compare and then a branch (it did, and the branch mispredicts every other step).
+        // Lane k reads its own row's key at the record's offset + k. Slots are kept as byte offsets (slot · 8): six
+        // single-µop instructions a step (load, movzx, sub, shr, add, lea), no spills with 8 lanes. Slot indices
+        // compiled to a slow `shld`, a compare-and-carry form spilled registers.
+        @inline(__always)
+        func step(_ offset: Int, _ x: UnsafePointer<UInt64>, _ nodes: UnsafeRawPointer) -> Int {
+            let n = nodes.load(fromByteOffset: offset, as: UInt64.self)
+            let right = (n &- x[Int(n & 0xFFFF)]) >> 63
+            return 2 &* offset &+ Int(truncatingIfNeeded: right << 3)
+        }
+        for t in 0..<treeCount {
+            let nodes = UnsafeRawPointer(splits + (t &* inner &- 1))
+            let leaf = UnsafeRawPointer(leaves + (t &* leafCount &- leafCount))
+            for g in 0..<groups {
+                let x = keys + g &* f &* Self.lanes
+                var i0 = 8
+                var i1 = 8
+                var i2 = 8
+                var i3 = 8
+                var i4 = 8
+                var i5 = 8
+                var i6 = 8
+                var i7 = 8
+                for _ in 0..<depth {
+                    i0 = step(i0, x, nodes)
+                    i1 = step(i1, x + 1, nodes)
+                    i2 = step(i2, x + 2, nodes)
+                    i3 = step(i3, x + 3, nodes)
+                    i4 = step(i4, x + 4, nodes)
+                    i5 = step(i5, x + 5, nodes)
+                    i6 = step(i6, x + 6, nodes)
+                    i7 = step(i7, x + 7, nodes)
+                }
+                let r = g &* Self.lanes
+                if r &+ Self.lanes <= count {
+                    sums[r] += leaf.load(fromByteOffset: i0, as: Double.self)
+                    sums[r + 1] += leaf.load(fromByteOffset: i1, as: Double.self)
+                    sums[r + 2] += leaf.load(fromByteOffset: i2, as: Double.self)
+                    sums[r + 3] += leaf.load(fromByteOffset: i3, as: Double.self)
+                    sums[r + 4] += leaf.load(fromByteOffset: i4, as: Double.self)
+                    sums[r + 5] += leaf.load(fromByteOffset: i5, as: Double.self)
+                    sums[r + 6] += leaf.load(fromByteOffset: i6, as: Double.self)
+                    sums[r + 7] += leaf.load(fromByteOffset: i7, as: Double.self)
+                } else {
+                    let last = (i0, i1, i2, i3, i4, i5, i6, i7)
+                    withUnsafeBytes(of: last) { raw in
+                        for k in 0..<(count &- r) {
+                            sums[r + k] += leaf.load(fromByteOffset: raw.load(fromByteOffset: k * 8, as: Int.self), as: Double.self)
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -239,6 +239,88 @@ struct GradientBoostedTreesTests {
         }
     }
 
+    /// The margin by a plain walk of `nodes`, one row at a time: the reference for the blocked scoring paths.
+    static func referenceMargin(_ model: GradientBoostedTrees, _ row: [Double]) -> Double {
+        var margin = model.baseScore
+        for root in model.treeRoots {
+            var i = Int(root)
+            while !model.nodes[i].isLeaf {
+                let node = model.nodes[i]
+                let x = row[Int(node.feature)]
+                let left = x.isNaN ? node.defaultLeft : x <= node.threshold
+                i = Int(left ? node.left : node.right)
+            }
+            margin += model.nodes[i].value
+        }
+        return margin
+    }
+
+    @Test("blocks with and without NaN score exactly as a plain walk, also on values equal to a threshold")
+    func blockPathsAgree() throws {
+        var rng = SeededGenerator(seed: 21)
+        var data = Dataset(featureCount: 3)
+        for _ in 0..<1_500 {
+            let row = [rng.nextNormal(), rng.nextUnit() < 0.1 ? .nan : rng.nextNormal(), rng.nextNormal()]
+            data.features += row
+            data.labels.append(row[0] + (row[1].isNaN ? 1 : row[1]) > 0.3 ? 1 : 0)
+        }
+        let model = try Self.fit(data) { $0.rounds = 25 }
+        // Probe rows: random values, every threshold exactly (x ≤ t must go left), ±∞; NaN only in some blocks.
+        var probe: [[Double]] = []
+        for r in 0..<600 { probe.append(data.row(r).map { $0.isNaN ? 0.25 : $0 }) }
+        for node in model.nodes where !node.isLeaf && node.threshold.isFinite {
+            var row = [0.1, -0.2, 0.3]
+            row[Int(node.feature)] = node.threshold
+            probe.append(row)
+            row[Int(node.feature)] = node.threshold.nextUp
+            probe.append(row)
+        }
+        probe.append([.infinity, -.infinity, .infinity])
+        probe.append([-.infinity, .infinity, -.infinity])
+        // The second block of `blockSize` rows gets NaN, the others none.
+        let size = GradientBoostedTrees.blockSize
+        probe[size + 3][1] = .nan
+        probe[size + 5][0] = .nan
+        let flat = probe.flatMap { $0 }
+        let decoded = try GradientBoostedTrees(serialized: model.serialized())
+        for m in [model, decoded] {
+            let batch = m.predict(rows: flat, featureCount: 3)
+            for (r, row) in probe.enumerated() {
+                let expected = Self.referenceMargin(m, row)
+                #expect(m.predictMargin(row) == expected, "row \(r)")
+                #expect(batch[r] == 1 / (1 + vExp(-expected)), "row \(r)")
+            }
+        }
+    }
+
+    @Test("the scoring layout does not rely on siblings being adjacent in the file")
+    func siblingsAnywhere() throws {
+        // One tree: root (x₀ ≤ 0.5) with its right child stored first and a deeper split under the left child.
+        // File order: 0 root, 1 right leaf, 2 left split (x₁ ≤ −1, NaN right), 3 leaf, 4 leaf.
+        var model = try Self.fit(Self.xor(count: 200, seed: 3)) {
+            $0.rounds = 1; $0.maxDepth = 1
+        }
+        let nodes: [GradientBoostedTrees.Node] = [
+            .init(threshold: 0.5, value: 0, feature: 0, left: 2, right: 1, defaultLeft: true),
+            .leaf(0.75, at: 1),
+            .init(threshold: -1, value: 0, feature: 1, left: 4, right: 3, defaultLeft: false),
+            .leaf(-0.25, at: 3),
+            .leaf(0.125, at: 4),
+        ]
+        model = GradientBoostedTrees(
+            featureCount: 2, baseScore: 0, configuration: model.configuration, seed: 0, trainingLoss: [], validationLoss: [],
+            bestIteration: 0, nodes: nodes, nodeGain: [0, 0, 0, 0, 0], nodeCover: [1, 1, 1, 1, 1], treeRoots: [0])
+        let decoded = try GradientBoostedTrees(serialized: model.serialized())
+        for m in [model, decoded] {
+            #expect(m.predictMargin([1, 0]) == 0.75)
+            #expect(m.predictMargin([0.5, -1]) == 0.125)
+            #expect(m.predictMargin([0, -0.5]) == -0.25)
+            #expect(m.predictMargin([.nan, .nan]) == -0.25)
+            let batch = m.predict(rows: [1, 0, 0.5, -1, 0, -0.5, .nan, .nan, 2, 7], featureCount: 2)
+            #expect(batch == [0.75, 0.125, -0.25, -0.25, 0.75].map { 1 / (1 + vExp(-$0)) })
+        }
+    }
+
     // MARK: Explanations
 
     @Test("contributions sum to the margin and credit the only informative feature most")

@@ -228,6 +228,102 @@ struct IsolationForestTests {
         }
     }
 
+    /// Σ over trees of h(x), walking the flat Float64 arrays (the model as serialized) one node at a time, with
+    /// `goesRight` deciding each split. Written out independently of the scoring kernels.
+    static func referencePathLengthSum(_ forest: IsolationForest, _ x: ArraySlice<Double>, goesRight: (Double, Double) -> Bool) -> Double {
+        var sum = 0.0
+        for t in 0..<forest.treeCount {
+            var node = Int(forest.treeStart[t])
+            while Int(forest.left[node]) != node {
+                let value = x[x.startIndex + Int(forest.split[node])]
+                node = Int(forest.left[node]) + (goesRight(value, forest.threshold[node]) ? 1 : 0)
+            }
+            sum += forest.pathLength[node]
+        }
+        return sum
+    }
+
+    @Test("axis-parallel scoring compares in float32 as scikit-learn does, and stays within rounding of Float64")
+    func float32Routing() throws {
+        let (rows, labels) = Self.gaussianWithOutliers(count: 3_001, features: 8, outlierShare: 0.02, seed: 21)
+        let forest = try IsolationForest.fit(rows: rows, featureCount: 8, configuration: .init(treeCount: 37), seed: 4)
+        #expect(forest.completeTrees != nil)
+        let batch = forest.scores(rows: rows, featureCount: 8)
+        var exactScores: [Double] = []
+        var differing = 0
+        for r in 0..<3_001 {
+            let x = rows[(r * 8)..<(r * 8 + 8)]
+            // The kernels route exactly as `Float(x) > threshold` (scikit-learn: X cast to float32, `X <= threshold`
+            // goes left) and add the trees in order, so the sums agree to the bit.
+            let float32 = Self.referencePathLengthSum(forest, x) { Double(Float($0)) > $1 }
+            #expect(forest.expectedPathLength(Array(x)) == float32 / 37)
+            #expect(batch[r] == forest.score(Array(x)))
+            // Against Float64 routing a row can only move where a value and a threshold share a float32 neighbourhood:
+            // rarely, and by at most the difference between two leaves of one tree.
+            let float64 = Self.referencePathLengthSum(forest, x) { $0 > $1 }
+            if float64 != float32 { differing += 1 }
+            #expect(abs(float64 - float32) <= 8 + IsolationForest.averagePathLength(256))
+            exactScores.append(pow(2, -(float64 / 37) / IsolationForest.averagePathLength(forest.sampleSize)))
+        }
+        #expect(differing <= 3, "\(differing) of 3001 rows route differently in float32")
+        let auc = try #require(ModelMetrics.rocAUC(scores: batch, labels: labels))
+        let exactAUC = try #require(ModelMetrics.rocAUC(scores: exactScores, labels: labels))
+        #expect(abs(auc - exactAUC) < 0.005, "float32 \(auc), float64 \(exactAUC)")
+    }
+
+    @Test("float32 routing: ties go left, −0 equals +0, NaN goes left, values between Float(t) and t follow float32")
+    func float32Edges() throws {
+        // t = 0.1 is not a float32: Float(0.1) rounds up above 0.1, so Float(x) > 0.1 already for x = Float(0.1) and
+        // not for the largest float below it.
+        let t = 0.1
+        let forest = try IsolationForest(
+            featureCount: 1, sampleSize: 4, trees: [.split(feature: 0, threshold: t, left: .leaf(size: 3), right: .leaf(size: 1))])
+        let c3 = IsolationForest.averagePathLength(3)
+        func h(_ x: Double) -> Double { forest.expectedPathLength([x]) }
+        #expect(Double(Float(t)) > t)
+        #expect(h(Double(Float(t))) == 1)  // right
+        #expect(h(Double(Float(t).nextDown)) == 1 + c3)  // left
+        #expect(h(t) == 1)  // Float(0.1) > 0.1: right, where Float64 would go left (0.1 <= 0.1)
+        #expect(h(.nan) == 1 + c3)
+        #expect(h(.infinity) == 1)
+        #expect(h(-.infinity) == 1 + c3)
+        let zero = try IsolationForest(
+            featureCount: 1, sampleSize: 4, trees: [.split(feature: 0, threshold: -0.0, left: .leaf(size: 3), right: .leaf(size: 1))])
+        #expect(zero.expectedPathLength([0.0]) == 1 + c3)
+        #expect(zero.expectedPathLength([-0.0]) == 1 + c3)
+        #expect(zero.expectedPathLength([Double(Float.leastNonzeroMagnitude)]) == 1)
+        // Batch scoring of the same values agrees, including a partial group of rows.
+        let values = [t, Double(Float(t).nextDown), .nan, .infinity, -.infinity, 0.5, -3]
+        #expect(forest.scores(rows: values, featureCount: 1) == values.map { forest.score([$0]) })
+    }
+
+    @Test("forests the complete-tree layout cannot hold are scored on the flat arrays in Float64")
+    func flatFallback() throws {
+        // More features than a record's 16-bit offset holds.
+        let features = CompleteTrees.maxFeatureCount + 1
+        var rng = SeededGenerator(seed: 12)
+        let rows = (0..<(12 * features)).map { _ in rng.nextNormal() }
+        let wide = try IsolationForest.fit(rows: rows, featureCount: features, configuration: .init(treeCount: 3), seed: 1)
+        #expect(wide.completeTrees == nil)
+        let x = rows[0..<features]
+        #expect(wide.expectedPathLength(Array(x)) == Self.referencePathLengthSum(wide, x) { $0 > $1 } / 3)
+        // The extended variant has hyperplanes, not one feature per split.
+        let (small, _) = Self.small
+        let extended = try IsolationForest.fit(
+            rows: small, featureCount: 4, configuration: .init(treeCount: 5, variant: .extended(extensionLevel: 1)), seed: 1)
+        #expect(extended.completeTrees == nil)
+    }
+
+    @Test("batch scoring equals single-row scoring for row counts around the block and lane sizes", arguments: [1, 7, 9, 255, 257, 515])
+    func batchSizes(count: Int) throws {
+        let (rows, _) = Self.gaussianWithOutliers(count: count, features: 3, outlierShare: 0.1, seed: UInt64(count))
+        let (train, _) = Self.gaussianWithOutliers(count: 400, features: 3, outlierShare: 0.02, seed: 3)
+        let forest = try IsolationForest.fit(rows: train, featureCount: 3, configuration: .init(treeCount: 11), seed: 2)
+        let batch = forest.scores(rows: rows, featureCount: 3)
+        #expect(batch.count == count)
+        for r in 0..<count { #expect(batch[r] == forest.score(Array(rows[(r * 3)..<(r * 3 + 3)]))) }
+    }
+
     // MARK: Serialization
 
     @Test(

@@ -113,7 +113,7 @@ struct SpoolService: Service {
 
     func run() async throws {
         // The spool's loop runs until cancelled; the last sync happens after the services above it stopped.
-        try? await cancelWhenGracefulShutdown { await spool.run() }
+        await cancelWhenGracefulShutdown { await spool.run() }
         try? spool.flush()
     }
 }
