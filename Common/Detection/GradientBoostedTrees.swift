@@ -1190,7 +1190,7 @@ extension GradientBoostedTrees {
     ///
     /// Child indices are global; every tree's nodes are contiguous from its root, and children follow their parent.
     public func serialized() -> [UInt8] {
-        var w = ByteWriter()
+        var w = ModelFileWriter()
         w.bytes.reserveCapacity(
             128 + 8 * (trainingLoss.count + validationLoss.count) + 4 * treeCount + Self.serializedNodeSize * nodes.count)
         w.bytes += Self.magic
@@ -1220,7 +1220,7 @@ extension GradientBoostedTrees {
             w.f64(nodeCover[i])
             w.bytes.append(node.defaultLeft ? 1 : 0)
         }
-        w.u32(crc32(w.bytes[...]))
+        w.u32(modelFileCRC32(w.bytes[...]))
         return w.bytes
     }
 
@@ -1291,7 +1291,7 @@ extension GradientBoostedTrees {
         guard r.remaining == 0 else { throw ModelFormatError(.invalidContent, "\(r.remaining) bytes after the last node") }
         var trailer = ByteReader(bytes: bytes, offset: bytes.count - 4, end: bytes.count)
         let stored = try trailer.u32("checksum")
-        let computed = crc32(bytes[0..<(bytes.count - 4)])
+        let computed = modelFileCRC32(bytes[0..<(bytes.count - 4)])
         guard stored == computed else {
             throw ModelFormatError(.checksumMismatch, "checksum \(hex(stored)) does not match the content's \(hex(computed))")
         }
@@ -1349,30 +1349,6 @@ extension GradientBoostedTrees {
     }
 }
 
-private struct ByteWriter {
-    var bytes: [UInt8] = []
-
-    mutating func u16(_ v: UInt16) {
-        bytes.append(UInt8(truncatingIfNeeded: v))
-        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
-    }
-
-    mutating func u32(_ v: UInt32) {
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
-    }
-
-    /// Counts and small configuration integers; values are in range by construction (validated configuration, Int32 indices).
-    mutating func u32(_ v: Int) { u32(UInt32(truncatingIfNeeded: v)) }
-
-    mutating func u64(_ v: UInt64) {
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
-    }
-
-    mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
-
-    mutating func f64(_ v: Double) { u64(v.bitPattern) }
-}
-
 /// Little-endian reads up to `end` that throw instead of trapping.
 private struct ByteReader {
     let bytes: [UInt8]
@@ -1420,17 +1396,4 @@ private struct ByteReader {
 private func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
-}
-
-/// CRC-32 as in zlib and PNG (reflected polynomial 0xEDB88320), the same checksum as the Isolation Forest format.
-private func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-    var crc: UInt32 = 0xFFFF_FFFF
-    for byte in bytes { crc = crcTable[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-    return crc ^ 0xFFFF_FFFF
-}
-
-private let crcTable: [UInt32] = (0..<256).map { n in
-    var c = UInt32(n)
-    for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-    return c
 }

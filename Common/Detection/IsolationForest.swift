@@ -891,7 +891,7 @@ extension IsolationForest {
 
     public func serialized() -> [UInt8] {
         let hyperplaneCount = normals.count / featureCount
-        var w = ByteWriter()
+        var w = ModelFileWriter()
         w.bytes.reserveCapacity(Self.headerSize + 4 * treeCount + 24 * split.count + 16 * normals.count + 4)
         w.bytes += Self.magic
         w.u16(Self.formatVersion)
@@ -918,7 +918,7 @@ extension IsolationForest {
         for p in pathLength { w.u64(p.bitPattern) }
         for n in normals { w.u64(n.bitPattern) }
         for p in intercepts { w.u64(p.bitPattern) }
-        w.u32(crc32(w.bytes[...]))
+        w.u32(modelFileCRC32(w.bytes[...]))
         return w.bytes
     }
 
@@ -971,7 +971,7 @@ extension IsolationForest {
         let body = bytes[0..<(bytes.count - 4)]
         var trailer = ByteReader(bytes: bytes, offset: bytes.count - 4)
         let stored = try trailer.u32()
-        let computed = crc32(body)
+        let computed = modelFileCRC32(body)
         guard stored == computed else {
             throw ModelFormatError(.checksumMismatch, "checksum \(hex(stored)) does not match the content's \(hex(computed))")
         }
@@ -997,15 +997,6 @@ extension IsolationForest {
 private func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
-}
-
-private struct ByteWriter {
-    var bytes: [UInt8] = []
-
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u16(_ v: UInt16) { for k in 0..<2 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * k))) } }
-    mutating func u32(_ v: UInt32) { for k in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * k))) } }
-    mutating func u64(_ v: UInt64) { for k in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * k))) } }
 }
 
 /// Little-endian reads that throw at the end of the bytes instead of trapping.
@@ -1057,19 +1048,6 @@ private struct ByteReader {
         for _ in 0..<count { values.append(Double(bitPattern: try u64())) }
         return values
     }
-}
-
-/// CRC-32 as in zlib and PNG (reflected polynomial 0xEDB88320).
-private func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-    var crc: UInt32 = 0xFFFF_FFFF
-    for byte in bytes { crc = crcTable[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-    return crc ^ 0xFFFF_FFFF
-}
-
-private let crcTable: [UInt32] = (0..<256).map { n in
-    var c = UInt32(n)
-    for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-    return c
 }
 
 // MARK: - Complete-tree scoring layout
