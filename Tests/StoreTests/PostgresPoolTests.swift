@@ -63,7 +63,8 @@ struct PostgresPoolTests {
     func fifo() async throws {
         let h = try await StoreHarness.make(.postgres)
         let store = try Self.store(h, maxConnections: 1)
-        let holder = Task { try await store.executeForTesting("SELECT pg_sleep(0.5)") }
+        // The holder must outlast queueing all five writers, even on a loaded machine (0.5 s did not, in CI).
+        let holder = Task { try await store.executeForTesting("SELECT pg_sleep(3)") }
         try await Self.waitUntil("the slot is busy") { store.poolStatistics.busy == 1 }
         // Queue five writers one after another; with one connection their rows' ids record the order they ran in.
         var writers: [Task<Void, any Error>] = []
