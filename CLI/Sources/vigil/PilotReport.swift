@@ -139,7 +139,7 @@ struct PilotReport: Encodable {
             let marketEvents = try MarketEvent.parse(csv: try String(contentsOfFile: eventsPath, encoding: .utf8))
             var barDays: [String: Set<String>] = [:]
             for symbol in symbols {
-                barDays[symbol] = Set(try await api.barTimes(symbol: symbol).map { String(ISODay.format($0)) })
+                barDays[symbol] = Set(try await api.barTimes(symbol: symbol).map { String(ISOTime.format($0).prefix(10)) })
             }
             var flaggedDays: [String: Set<String>] = [:]
             for event in events where event.symbol != "ALL" { flaggedDays[String(event.time.prefix(10)), default: []].insert(event.symbol) }
@@ -231,16 +231,5 @@ extension PilotReport.Scores {
 enum CSV {
     static func field(_ text: String) -> String {
         text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-    }
-}
-
-enum ISODay {
-    /// `YYYY-MM-DD` of a UTC millisecond time.
-    static func format(_ ms: Int64) -> String {
-        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
-        let c = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
     }
 }

@@ -221,9 +221,10 @@ public struct APIHealth: Codable, Sendable {
     }
 }
 
-enum ISOTime {
+/// ISO 8601 UTC times as the API writes and reads them (also used by the pilot's report).
+public enum ISOTime {
     /// `2024-03-15T14:30:00Z` (with `.123` when the time has milliseconds); civil-from-days, no formatter state.
-    static func format(_ milliseconds: Int64) -> String {
+    public static func format(_ milliseconds: Int64) -> String {
         let ms = ((milliseconds % 1000) + 1000) % 1000
         let seconds = (milliseconds - ms) / 1000
         let secondOfDay = ((seconds % 86_400) + 86_400) % 86_400
