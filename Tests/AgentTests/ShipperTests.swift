@@ -131,4 +131,21 @@ struct ShipperTests {
         let payload = try #require(Data(base64Encoded: object["payload_base64"] as? String ?? ""))
         #expect(try SpooledBatch(decoding: [UInt8](payload)).barCount == 10)
     }
+
+    /// A crash right after a spool append leaves the batch out of the checkpoint file; the next start merges the
+    /// pending batch in and must write that to the file at once, because the batch may be shipped and deleted before
+    /// anything else is sealed — and a second crash would then re-read its bars (found by the kill -9 process test).
+    @Test func pendingBatchesMergedAtStartReachTheCheckpointFileBeforeTheyCanBeShipped() async throws {
+        let fixture = try Fixture()
+        try await fixture.fill(count: 2)
+        let path = fixture.directory.path + "/checkpoint.json"
+        let checkpoint = try ResumeCheckpoint(path: path, fsync: false, spool: fixture.spool)
+        #expect(checkpoint.durableSequence == 2)
+        #expect(checkpoint.position(feed: "test", symbol: "S0") == Int64(2 * 1000 + 9) * 60_000)
+        // The batches leave the spool (as after a successful shipment) and the process dies before any new seal.
+        #expect(fixture.spool.acknowledge(upTo: 2) == 2)
+        let restarted = try ResumeCheckpoint(path: path, fsync: false, spool: fixture.spool)
+        #expect(restarted.position(feed: "test", symbol: "S0") == Int64(2 * 1000 + 9) * 60_000)
+        #expect(restarted.position(feed: "test", symbol: "S2") == Int64(2 * 1000 + 8) * 60_000)
+    }
 }

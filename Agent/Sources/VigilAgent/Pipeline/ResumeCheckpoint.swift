@@ -12,7 +12,8 @@ import VigilWire
 ///
 /// The file is written after each spool append and before the shipper may send that batch (the shipper waits for
 /// `durableSequence`), so a batch is never acknowledged and deleted while the checkpoint still lacks it. Batches
-/// still in the spool at start-up are merged in as well, which covers a crash between the append and the write.
+/// still in the spool at start-up are merged in as well, which covers a crash between the append and the write, and
+/// the merged result is written back at once.
 public final class ResumeCheckpoint: Sendable {
     public let path: String
     private let fsync: Bool
@@ -34,6 +35,7 @@ public final class ResumeCheckpoint: Sendable {
                 throw AgentError(code: .state, message: "resume checkpoint \(path) is unreadable: \(error); move it away to start over")
             }
         }
+        let loaded = positions
         if let spool {
             var after: UInt64? = nil
             while true {
@@ -47,6 +49,11 @@ public final class ResumeCheckpoint: Sendable {
                 }
                 after = last.id
             }
+        }
+        // What the pending batches added must reach the file before the shipper may send (and then delete) them:
+        // otherwise a second crash finds them neither in the spool nor in the file, and their bars are read again.
+        if positions != loaded {
+            try StateFile.write([UInt8](try JSONEncoder().encode(positions)), to: path, sync: fsync)
         }
         let merged = positions
         state.withLock {
