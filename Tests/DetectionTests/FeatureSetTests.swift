@@ -11,7 +11,7 @@ import VigilDetection
 
     @Test func perSymbolFeaturesMatchTheirDefinitions() {
         var state = SymbolFeatureState()
-        var row = [Double](repeating: 0, count: FeatureSetV1.count)
+        var row = [Double](repeating: 0, count: FeatureSet.count)
         let closes = (0..<25).map { 100 * pow(1.01, Double($0)) }
         for (i, close) in closes.enumerated() {
             let volume = i == 24 ? 5000.0 : 1000
@@ -26,14 +26,14 @@ import VigilDetection
         #expect(abs(row[5] - log(1.02)) < 1e-12)
         #expect(abs(row[6]) < 1e-9)  // constant returns: no volatility
         #expect(row[7] == 0.7)
-        #expect(FeatureSetV1.names.count == FeatureSetV1.count && FeatureSetV1.version == 1)
+        #expect(FeatureSet.names.count == FeatureSet.count && FeatureSet.version == 2)
     }
 
     @Test func featuresAreCausal() {
         let prefix = (0..<30).map { 50 + Double($0 % 7) }
         func features(upTo index: Int, tail: [Double]) -> [Double] {
             var state = SymbolFeatureState()
-            var row = [Double](repeating: 0, count: FeatureSetV1.count)
+            var row = [Double](repeating: 0, count: FeatureSet.count)
             var captured: [Double] = []
             for (i, close) in (prefix + tail).enumerated() {
                 state.update(bar(i, close: close), tier1Score: 0, into: &row)
@@ -47,7 +47,7 @@ import VigilDetection
 
     @Test func realisedVolatilityIsTheSampleStandardDeviation() {
         var state = SymbolFeatureState()
-        var row = [Double](repeating: 0, count: FeatureSetV1.count)
+        var row = [Double](repeating: 0, count: FeatureSet.count)
         let closes: [Double] = [100, 102, 99, 101, 104]
         for (i, close) in closes.enumerated() { state.update(bar(i, close: close), tier1Score: 0, into: &row) }
         let returns = zip(closes.dropFirst(), closes).map { log($0 / $1) }
@@ -58,14 +58,41 @@ import VigilDetection
 
     @Test func crossSectionIsRelativeToTheMedianAndCountsBreadth() {
         var rows = [0.03, -0.01, 0.01, 0.02].map { r -> [Double] in
-            var row = [Double](repeating: 0, count: FeatureSetV1.count)
+            var row = [Double](repeating: 0, count: FeatureSet.count)
             row[0] = r
             return row
         }
         CrossSection.complete(&rows)
         // Median of {−0.01, 0.01, 0.02, 0.03} = 0.015; three of four rose.
-        #expect(abs(rows[0][8] - 0.015) < 1e-12)
-        #expect(abs(rows[1][8] - -0.025) < 1e-12)
-        #expect(rows.allSatisfy { $0[9] == 0.75 })
+        let relative = FeatureSet.names.firstIndex(of: "relative_return") ?? -1
+        #expect(abs(rows[0][relative] - 0.015) < 1e-12)
+        #expect(abs(rows[1][relative] - -0.025) < 1e-12)
+        #expect(rows.allSatisfy { $0[relative + 1] == 0.75 })
+    }
+
+    @Test func volatilityNormalisedFeaturesUseThePreviousReturnsOnly() {
+        var state = SymbolFeatureState()
+        var row = [Double](repeating: 0, count: FeatureSet.count)
+        // Alternating ±1 % returns, then a +5 % bar: σ is that of the 20 alternating returns before it.
+        var closes: [Double] = [100]
+        for i in 0..<21 { closes.append(closes[closes.count - 1] * (i % 2 == 0 ? 1.01 : 0.99)) }
+        closes.append(closes[closes.count - 1] * 1.05)
+        for (i, close) in closes.enumerated() {
+            state.update(bar(i, close: close, volume: i == closes.count - 1 ? 3000 : 1000), tier1Score: 0, into: &row)
+        }
+        let returns = zip(closes.dropFirst(), closes).map { log($0 / $1) }
+        let previous = Array(returns.dropLast().suffix(19))
+        let mean = previous.reduce(0, +) / Double(previous.count)
+        let sigma = (previous.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(previous.count - 1)).squareRoot()
+        let index = { (name: String) in FeatureSet.names.firstIndex(of: name) ?? -1 }
+        #expect(abs(row[index("return_1_z")] - log(1.05) / sigma) < 1e-9)
+        #expect(abs(state.sigma - sigma) < 1e-12)
+        #expect(row[index("sign_run")] == 2)  // the last alternating return (i = 20) was positive too
+        #expect(abs(row[index("range_ratio")] - 1) < 1e-9)  // every bar's range is 2 %
+        #expect(abs(row[index("volume_ratio_3")] - (5000.0 / 3) / 1000) < 1e-12)
+        // The cross-section of one row: relative return 0, its z-score 0.
+        var rows = [row]
+        CrossSection.complete(&rows)
+        #expect(rows[0][index("relative_return")] == 0 && rows[0][index("relative_return_z")] == 0)
     }
 }
