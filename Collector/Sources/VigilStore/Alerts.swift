@@ -84,8 +84,11 @@ public struct AlertQuery: Sendable, Hashable {
         self.limit = limit
     }
 
-    var clampedLimit: Int { min(max(limit, 1), 10_000) }
+    var clampedLimit: Int { clampedAlertLimit(limit) }
 }
+
+/// Page sizes of the alert queries: 1...10_000.
+func clampedAlertLimit(_ limit: Int) -> Int { min(max(limit, 1), 10_000) }
 
 public struct AlertPage: Sendable, Hashable {
     public var items: [StoredAlert]
@@ -119,6 +122,21 @@ public struct AlertFeedback: Sendable, Hashable {
     }
 }
 
+/// An alert with the analyst's latest verdict on it: a training label for the Tier-2 models.
+public struct LabelledAlert: Sendable, Hashable {
+    public var alert: StoredAlert
+    /// The latest feedback's label (feedback is never overwritten; the newest row by id wins).
+    public var label: AlertFeedback.Label
+    /// When that feedback was given, ms since the epoch.
+    public var labelledAt: Int64
+
+    public init(alert: StoredAlert, label: AlertFeedback.Label, labelledAt: Int64) {
+        self.alert = alert
+        self.label = label
+        self.labelledAt = labelledAt
+    }
+}
+
 /// Alerts and feedback; both stores implement it next to `BatchStore`.
 public protocol AlertStore: Sendable {
     /// Inserts or updates (by `key`) alerts; returns their ids in order. Each call is one transaction.
@@ -129,6 +147,9 @@ public protocol AlertStore: Sendable {
     /// Stores feedback; throws `.notFound` when the alert does not exist.
     func addFeedback(_ feedback: AlertFeedback) async throws -> AlertFeedback
     func feedback(alertID: Int64) async throws -> [AlertFeedback]
+    /// Alerts that have feedback, each with its latest label, in alert id order; `after` continues after that alert id,
+    /// `limit` is clamped to 1...10_000. Market-wide (`ALL`) alerts are included.
+    func labelledAlerts(after: Int64?, limit: Int) async throws -> [LabelledAlert]
 }
 
 extension StoredAlert {

@@ -78,6 +78,8 @@ public final class BlackholeStore: BatchStore {
 
     public func feedback(alertID: Int64) async throws -> [AlertFeedback] { [] }
 
+    public func labelledAlerts(after: Int64?, limit: Int) async throws -> [LabelledAlert] { [] }
+
     // MARK: Model registry (in memory)
 
     public func registerModel(_ model: StoredModel) async throws -> StoredModel {

@@ -560,6 +560,29 @@ public final class PostgresStore: BatchStore {
         }
     }
 
+    /// Each alert with its newest feedback row (one `(alert_id, id)` index probe per alert), walked in alert id order.
+    static let labelledAlertsSQL = """
+        SELECT \(alertColumns.split(separator: ", ").map { "a.\($0)" }.joined(separator: ", ")), f.label, f.created_at_ms
+        FROM alerts AS a
+        CROSS JOIN LATERAL (
+            SELECT label, created_at_ms FROM alert_feedback WHERE alert_id = a.id ORDER BY id DESC LIMIT 1
+        ) AS f
+        WHERE a.id > $1::bigint
+        ORDER BY a.id LIMIT $2
+        """
+
+    public func labelledAlerts(after: Int64?, limit: Int) async throws -> [LabelledAlert] {
+        let params: [PGParam] = [.text("\(after ?? .min)"), .text("\(clampedAlertLimit(limit))")]
+        return try await onConnection { (conn) throws(StoreError) -> [LabelledAlert] in
+            try conn.query(Self.labelledAlertsSQL, params).compactMap { row in
+                guard row.count == 14, let alert = Self.alert(from: Array(row[0..<12])),
+                    let label = row[12].flatMap(AlertFeedback.Label.init(rawValue:)), let labelledAt = row[13].flatMap({ Int64($0) })
+                else { return nil }
+                return LabelledAlert(alert: alert, label: label, labelledAt: labelledAt)
+            }
+        }
+    }
+
     // MARK: Rejections and high-water marks
 
     public func recordRejection(_ rejection: RejectedBatch) async throws {

@@ -607,6 +607,27 @@ public final class SQLiteStore: BatchStore {
         }
     }
 
+    /// Each alert joined to its newest feedback row (the `(alert_id, id)` index finds it), walked in alert id order.
+    static let labelledAlertsSQL = """
+        SELECT \(alertColumns.split(separator: ", ").map { "a.\($0)" }.joined(separator: ", ")), f.label, f.created_at_ms
+        FROM alerts AS a
+        JOIN alert_feedback AS f ON f.id = (SELECT max(id) FROM alert_feedback WHERE alert_id = a.id)
+        WHERE a.id > ?
+        ORDER BY a.id LIMIT ?
+        """
+
+    public func labelledAlerts(after: Int64?, limit: Int) async throws -> [LabelledAlert] {
+        let values: [SQLValue] = [.int(after ?? .min), .int(Int64(clampedAlertLimit(limit)))]
+        return try await locked { (conn) throws(StoreError) -> [LabelledAlert] in
+            try conn.query(Self.labelledAlertsSQL, values).compactMap { row in
+                guard row.count == 14, let alert = Self.alert(from: Array(row[0..<12])),
+                    let label = row[12].string.flatMap(AlertFeedback.Label.init(rawValue:)), let labelledAt = row[13].int64
+                else { return nil }
+                return LabelledAlert(alert: alert, label: label, labelledAt: labelledAt)
+            }
+        }
+    }
+
     // MARK: Retention
 
     public func applyRetention(olderThan cutoff: Int64) async throws -> [String] {
