@@ -38,8 +38,8 @@ public enum FeatureSet {
     public static let crossSectionalStart = 17
     /// Index of `return_1_z`'s σ-normalised return that `CrossSection` divides by (σ travels in the row as
     /// `return_1 / return_1_z`, so it is recovered rather than stored twice).
-    static let return1 = 0
-    static let return1Z = 8
+    public static let return1 = 0
+    public static let return1Z = 8
 }
 
 /// One symbol's recent closes, log volumes and ranges: what its per-symbol features need (fixed size, no allocation

@@ -256,3 +256,99 @@ public enum ISOTime {
         return Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 }
+
+/// A registered Tier-2 model (`GET /v1/models`), without its artifact.
+public struct APIModel: Codable, Sendable {
+    public var id: Int64
+    public var kind: String
+    public var version: Int
+    public var status: String
+    public var featureSetVersion: Int
+    public var trainedFrom: String
+    public var trainedTo: String
+    public var parameters: [String: Double]
+    public var metrics: [String: Double]
+    public var parentID: Int64?
+    public var createdAt: String
+    public var createdBy: String
+    public var promotedAt: String?
+    public var promotedBy: String?
+    public var artifactBytes: Int
+    public var artifactSHA256: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, version, status, parameters, metrics
+        case featureSetVersion = "feature_set_version", trainedFrom = "trained_from", trainedTo = "trained_to", parentID = "parent_id"
+        case createdAt = "created_at", createdBy = "created_by", promotedAt = "promoted_at", promotedBy = "promoted_by"
+        case artifactBytes = "artifact_bytes", artifactSHA256 = "artifact_sha256"
+    }
+
+    init(_ m: StoredModel) {
+        id = m.id
+        kind = m.kind
+        version = m.version
+        status = m.status.rawValue
+        featureSetVersion = m.featureSetVersion
+        trainedFrom = ISOTime.format(m.trainedFrom)
+        trainedTo = ISOTime.format(m.trainedTo)
+        parameters = ModelMetricsJSON.decode(m.parametersJSON)
+        metrics = ModelMetricsJSON.decode(m.metricsJSON)
+        parentID = m.parentID
+        createdAt = ISOTime.format(m.createdAt)
+        createdBy = m.createdBy
+        promotedAt = m.promotedAt.map(ISOTime.format)
+        promotedBy = m.promotedBy
+        artifactBytes = m.artifactSize
+        artifactSHA256 = m.artifactSHA256
+    }
+}
+
+public struct APIModelList: Codable, Sendable {
+    public var items: [APIModel]
+}
+
+/// `POST /v1/models/train` answer: what the run registered and promoted.
+public struct APITrainingRun: Codable, Sendable {
+    public struct Promotion: Codable, Sendable {
+        public var modelID: Int64
+        public var kind: String
+        public var how: String
+        public var reason: String
+        enum CodingKeys: String, CodingKey {
+            case kind, how, reason
+            case modelID = "model_id"
+        }
+    }
+
+    public var trigger: String
+    public var rows: Int
+    public var positiveLabels: Int
+    public var trainedFrom: String
+    public var trainedTo: String
+    public var seconds: Double
+    public var registered: [APIModel]
+    public var promotions: [Promotion]
+    public var notes: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case trigger, rows, seconds, registered, promotions, notes
+        case positiveLabels = "positive_labels", trainedFrom = "trained_from", trainedTo = "trained_to"
+    }
+
+    init(_ o: TrainingOutcome) {
+        trigger = o.trigger
+        rows = o.rows
+        positiveLabels = o.positiveLabels
+        trainedFrom = ISOTime.format(o.trainedFrom)
+        trainedTo = ISOTime.format(o.trainedTo)
+        seconds = o.seconds
+        registered = o.registered.map(APIModel.init)
+        promotions = o.promotions.map { Promotion(modelID: $0.modelID, kind: $0.kind, how: $0.how, reason: $0.reason) }
+        notes = o.notes
+    }
+}
+
+/// Optional body of `POST /v1/models/train` and `POST /v1/models/{id}/promote`.
+struct ModelActionRequest: Decodable {
+    var by: String?
+}

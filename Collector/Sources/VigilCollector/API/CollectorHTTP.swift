@@ -8,6 +8,7 @@ import Prometheus
 import ServiceContextModule
 import Synchronization
 import Tracing
+import VigilDetection
 import VigilStore
 import VigilTelemetry
 import VigilWire
@@ -54,7 +55,7 @@ public final class CollectorHTTP: Sendable {
     public static let routes: [(method: String, path: String)] = [
         ("POST", "/v1/batches"), ("POST", "/v1/ingest"), ("GET", "/v1/events"), ("GET", "/v1/alerts"), ("GET", "/v1/alerts/{id}"),
         ("POST", "/v1/alerts/{id}/feedback"), ("GET", "/v1/bars"), ("GET", "/v1/stats"), ("GET", "/metrics"), ("GET", "/healthz"),
-        ("GET", "/readyz"), ("GET", "/openapi.yaml"),
+        ("GET", "/readyz"), ("GET", "/openapi.yaml"), ("GET", "/v1/models"), ("POST", "/v1/models/train"), ("POST", "/v1/models/{id}/promote"),
     ]
 
     public func makeRouter() -> Router<BasicRequestContext> {
@@ -80,6 +81,9 @@ public final class CollectorHTTP: Sendable {
             Self.jsonResponse(200, APIHealth(status: "ok", version: CollectorVersion.string, collectorID: self.collectorID, store: self.store.kind))
         }
         router.get("/readyz") { _, _ in await self.readiness() }
+        router.get("/v1/models") { request, _ in await self.query("models", request, cached: false) { try await self.models(request) } }
+        router.post("/v1/models/train") { request, _ in await self.train(request) }
+        router.post("/v1/models/{id}/promote") { request, context in await self.promote(request, id: context.parameters.get("id")) }
         router.get("/openapi.yaml") { _, _ in Self.response(200, contentType: "application/yaml", Array(OpenAPIDocument.yaml.utf8)) }
         return router
     }
@@ -341,6 +345,82 @@ public final class CollectorHTTP: Sendable {
                 return Self.errorResponse(IngestError(.tooLarge, "feedback body exceeds 64 KiB"))
             } catch let error as StoreError where error.code == .notFound {
                 return Self.errorResponse(IngestError(.notFound, "no alert \(id)"))
+            } catch {
+                span.recordError(error)
+                return Self.errorResponse(IngestError(.storeFailure, "\(error)", retryAfterSeconds: server.retryAfterSeconds))
+            }
+        }
+    }
+
+    private func models(_ request: Request) async throws -> [UInt8] {
+        let kind = request.uri.queryParameters["kind"].map(String.init)
+        var status: ModelStatus?
+        if let text = request.uri.queryParameters["status"] {
+            guard let parsed = ModelStatus(rawValue: String(text)) else {
+                throw IngestError(.badRequest, "status must be one of \(ModelStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = parsed
+        }
+        let models = try await store.models(kind: kind, status: status, limit: try Self.limit(request))
+        return try Self.json(APIModelList(items: models.map(APIModel.init)))
+    }
+
+    /// The `by` of a models request body (optional JSON object), else `api`.
+    private func actor(_ request: Request) async throws -> String {
+        var buffer = try await request.body.collect(upTo: 64 * 1024)
+        let body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        guard !body.isEmpty else { return "api" }
+        guard let parsed = try? JSONDecoder().decode(ModelActionRequest.self, from: Data(body)) else {
+            throw IngestError(.malformed, "body must be empty or {\"by\": \"who\"}")
+        }
+        guard let by = parsed.by else { return "api" }
+        guard (1...StoredModel.maxActorBytes).contains(by.utf8.count), !by.utf8.contains(0) else {
+            throw IngestError(.badRequest, "by must be 1...\(StoredModel.maxActorBytes) bytes without NUL")
+        }
+        return by
+    }
+
+    private func train(_ request: Request) async -> Response {
+        await tracer.withSpan("collector.api.train", ofKind: .server) { span in
+            guard let tier2 = pipeline.tier2 else { return Self.errorResponse(IngestError(.conflict, "Tier-2 is disabled (tier2.enabled: false)")) }
+            do {
+                let actor = try await actor(request)
+                let outcome = try await tier2.train(trigger: "api", actor: actor, context: span.context)
+                return Self.jsonResponse(200, APITrainingRun(outcome))
+            } catch let error as TrainingError {
+                return Self.errorResponse(IngestError(.conflict, error.description))
+            } catch let error as IngestError {
+                return Self.errorResponse(error)
+            } catch is NIOTooManyBytesError {
+                return Self.errorResponse(IngestError(.tooLarge, "body exceeds 64 KiB"))
+            } catch {
+                span.recordError(error)
+                return Self.errorResponse(IngestError(.storeFailure, "\(error)", retryAfterSeconds: server.retryAfterSeconds))
+            }
+        }
+    }
+
+    private func promote(_ request: Request, id idText: String?) async -> Response {
+        await tracer.withSpan("collector.api.promote", ofKind: .server) { span in
+            guard let idText, let id = Int64(idText) else { return Self.errorResponse(IngestError(.badRequest, "model id must be an integer")) }
+            guard let tier2 = pipeline.tier2 else { return Self.errorResponse(IngestError(.conflict, "Tier-2 is disabled (tier2.enabled: false)")) }
+            do {
+                let actor = try await actor(request)
+                guard let model = try await store.model(id: id) else { return Self.errorResponse(IngestError(.notFound, "no model \(id)")) }
+                guard model.featureSetVersion == FeatureSet.version else {
+                    return Self.errorResponse(
+                        IngestError(
+                            .conflict, "model \(id) uses feature set \(model.featureSetVersion); this collector computes \(FeatureSet.version)"))
+                }
+                let promoted = try await tier2.promote(id: id, by: actor)
+                span.attributes["vigil.model.id"] = Int(id)
+                return Self.jsonResponse(200, APIModel(promoted))
+            } catch let error as IngestError {
+                return Self.errorResponse(error)
+            } catch let error as StoreError where error.code == .notFound {
+                return Self.errorResponse(IngestError(.notFound, "no model \(id)"))
+            } catch is NIOTooManyBytesError {
+                return Self.errorResponse(IngestError(.tooLarge, "body exceeds 64 KiB"))
             } catch {
                 span.recordError(error)
                 return Self.errorResponse(IngestError(.storeFailure, "\(error)", retryAfterSeconds: server.retryAfterSeconds))

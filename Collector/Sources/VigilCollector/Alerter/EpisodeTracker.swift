@@ -31,8 +31,12 @@ struct EpisodeTracker {
     /// Series with an open episode.
     private(set) var openEpisodes = 0
 
-    init(configuration: AlerterConfiguration) {
+    /// Prepended to alert keys, so another tier's tracker never updates this one's alerts.
+    private let keyPrefix: String
+
+    init(configuration: AlerterConfiguration, keyPrefix: String = "") {
         self.configuration = configuration
+        self.keyPrefix = keyPrefix
     }
 
     /// One symbol's bars in this batch (bar times ascending, ms) and that symbol's detections in this batch (any tier,
@@ -86,7 +90,7 @@ struct EpisodeTracker {
                 state.quietBars += 1
                 // Closed as soon as the gap is exceeded: any later flagged bar starts a new episode anyway.
                 if state.quietBars > configuration.episodeGapBars {
-                    if touched { alerts.append(episode.alert(symbol: symbol, intervalSeconds: intervalSeconds)) }
+                    if touched { alerts.append(episode.alert(symbol: symbol, intervalSeconds: intervalSeconds, keyPrefix: keyPrefix)) }
                     state.episode = nil
                     state.quietBars = 0
                     openEpisodes -= 1
@@ -94,7 +98,9 @@ struct EpisodeTracker {
                 }
             }
         }
-        if touched, let episode = state.episode { alerts.append(episode.alert(symbol: symbol, intervalSeconds: intervalSeconds)) }
+        if touched, let episode = state.episode {
+            alerts.append(episode.alert(symbol: symbol, intervalSeconds: intervalSeconds, keyPrefix: keyPrefix))
+        }
         return alerts
     }
 
@@ -179,10 +185,10 @@ private struct Episode {
         if contributors.count > Self.maxContributors { contributors.removeLast() }
     }
 
-    func alert(symbol: String, intervalSeconds: Int32) -> StoredAlert {
+    func alert(symbol: String, intervalSeconds: Int32, keyPrefix: String) -> StoredAlert {
         StoredAlert(
             // The interval keeps a daily and a one-minute episode of one symbol that start together apart.
-            key: "\(symbol):\(intervalSeconds):\(firstTimestamp)",
+            key: "\(keyPrefix)\(symbol):\(intervalSeconds):\(firstTimestamp)",
             symbol: symbol,
             firstTimestamp: firstTimestamp,
             lastTimestamp: lastTimestamp,

@@ -15,13 +15,14 @@ public struct CollectorConfig: ValidatableConfig, Sendable, Equatable {
     public var detection = DetectorConfig.default
     public var alerter = AlerterConfiguration()
     public var store = StoreSection()
+    public var tier2 = Tier2Section()
     public var tracing = TracingSection()
     public var logging = LoggingSection()
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case collector, server, auth, partitions, cache, detection, alerter, store, tracing, logging
+        case collector, server, auth, partitions, cache, detection, alerter, store, tier2, tracing, logging
     }
 
     public init(from decoder: any Swift.Decoder) throws {
@@ -34,6 +35,7 @@ public struct CollectorConfig: ValidatableConfig, Sendable, Equatable {
         detection = try c.value(.detection, or: .default)
         alerter = try c.value(.alerter, or: AlerterConfiguration())
         store = try c.value(.store, or: StoreSection())
+        tier2 = try c.value(.tier2, or: Tier2Section())
         tracing = try c.value(.tracing, or: TracingSection())
         logging = try c.value(.logging, or: LoggingSection())
     }
@@ -48,6 +50,7 @@ public struct CollectorConfig: ValidatableConfig, Sendable, Equatable {
         problems += detection.validate().map { ConfigProblem(path: "detection", message: $0) }
         problems += alerter.validationProblems().map { ConfigProblem(path: "alerter." + $0.path, message: $0.message) }
         problems += store.validationProblems()
+        problems += tier2.validationProblems()
         problems += tracing.validationProblems()
         problems += logging.validationProblems()
         return problems

@@ -38,6 +38,8 @@ public final class IngestPipeline: Sendable {
     let retryAfterSeconds: Int
     let logger: Logger
     let metrics = PipelineMetrics()
+    /// Tier-2 features, scoring and training; nil when `tier2.enabled` is false.
+    let tier2: Tier2Runtime?
     /// Alert keys already counted in `vigil_collector_alerts_total`, so an episode that grows is counted once.
     let raisedAlerts: ByteLRUCache<String, Bool>
     /// Bumped by every write (accepted, duplicate, rejected): API answers cached under an older generation are stale.
@@ -45,8 +47,9 @@ public final class IngestPipeline: Sendable {
 
     init(
         store: any BatchStore, partitions: [Partition], market: MarketWatch, deduper: Deduper, tracer: VigilTracer, spans: SpanExporter?,
-        queueLimit: Int, retryAfterSeconds: Int, logger: Logger
+        queueLimit: Int, retryAfterSeconds: Int, logger: Logger, tier2: Tier2Runtime? = nil
     ) {
+        self.tier2 = tier2
         self.store = store
         self.partitions = partitions
         self.market = market
@@ -95,16 +98,16 @@ public final class IngestPipeline: Sendable {
 
         // Partitions: split the request by owner, refuse (429) rather than queue without bound.
         var work: [Int: PartitionWork] = [:]
-        let detectSpanContext = request.source == .ingest ? context.spanContext : nil
+        let empty = PartitionWork(
+            agentID: request.agentID, scoreTier1: request.source == .ingest, detectSpan: request.source == .ingest ? context.spanContext : nil,
+            computeFeatures: tier2 != nil, trace: context.spanContext)
         for part in request.series {
             let index = PartitionHash.partition(of: part.symbol, count: partitions.count)
-            work[index, default: PartitionWork(agentID: request.agentID, scoreTier1: request.source == .ingest, detectSpan: detectSpanContext)]
-                .series.append(part)
+            work[index, default: empty].series.append(part)
         }
         for detection in request.detections {
             let index = PartitionHash.partition(of: detection.symbol, count: partitions.count)
-            work[index, default: PartitionWork(agentID: request.agentID, scoreTier1: request.source == .ingest, detectSpan: detectSpanContext)]
-                .detections.append(detection)
+            work[index, default: empty].detections.append(detection)
         }
         for index in work.keys where partitions[index].depth.current >= queueLimit {
             metrics.throttled(endpoint: endpoint)
@@ -141,6 +144,11 @@ public final class IngestPipeline: Sendable {
                 tallies[timestamp, default: MarketTally(symbolsSeen: 0, flagged: [])].merge(tally)
             }
         }
+        if let tier2 {
+            let scored = await scoreTier2(results.flatMap(\.rows), tier2: tier2, context: context)
+            batch.detections += scored.detections
+            batch.alerts += scored.alerts
+        }
         let alertSpan = tracer.startSpan("collector.alerter.raise", context: context, ofKind: .internal)
         batch.alerts += market.record(tallies)
         alertSpan.attributes["vigil.alerts"] = batch.alerts.count
@@ -158,6 +166,7 @@ public final class IngestPipeline: Sendable {
         }
         metrics.accepted(endpoint: endpoint, bars: batch.bars.count, newestBar: request.newestBarTimestamp, receivedAt: receivedAt)
         for detection in request.detections { metrics.detection(tier: detection.tier, detector: detection.detector) }
+        for detection in batch.detections where detection.tier == 2 { metrics.detection(tier: 2, detector: detection.detector) }
         for alert in batch.alerts where raisedAlerts.get(alert.key) == nil {
             raisedAlerts.put(alert.key, true, cost: alert.key.utf8.count + 16)
             metrics.alert(alert)
@@ -173,6 +182,37 @@ public final class IngestPipeline: Sendable {
             status: .accepted, agentID: request.agentID, sequence: sequence, highWaterMark: outcome.highWaterMark,
             barsAccepted: batch.bars.count, detections: batch.detections.count, alerts: batch.alerts.count,
             traceID: context.spanContext?.traceIDHex)
+    }
+
+    /// Completes the rows' cross-section, keeps them in the feature store, and has each partition score its own rows
+    /// with the models in use (one snapshot of them for the whole request).
+    private func scoreTier2(_ rows: [FeatureRow], tier2: Tier2Runtime, context: ServiceContext) async -> PartitionResult {
+        guard !rows.isEmpty else { return PartitionResult() }
+        var rows = rows
+        tier2.board.complete(&rows)
+        tier2.features.append(rows)
+        let active = tier2.models.active
+        guard !active.isEmpty else { return PartitionResult() }
+        var byPartition: [Int: [FeatureRow]] = [:]
+        for row in rows { byPartition[PartitionHash.partition(of: row.symbol, count: partitions.count), default: []].append(row) }
+        return await tracer.withSpan("collector.scorer.score", context: context, ofKind: .internal) { span in
+            span.attributes["vigil.bars"] = rows.count
+            span.attributes["vigil.models"] = (active.champions + active.challengers).map { "\($0.kind) v\($0.version)" }.joined(separator: ",")
+            let merged = await withTaskGroup(of: PartitionResult.self) { group in
+                for (index, part) in byPartition {
+                    let partition = partitions[index]
+                    group.addTask { await partition.score(part, models: active) }
+                }
+                var merged = PartitionResult()
+                for await result in group {
+                    merged.detections += result.detections
+                    merged.alerts += result.alerts
+                }
+                return merged
+            }
+            span.attributes["vigil.detections"] = merged.detections.count
+            return merged
+        }
     }
 
     private func apply(_ batch: StoredBatch, context: ServiceContext) async throws(IngestError) -> ApplyOutcome {
@@ -252,7 +292,7 @@ final class PipelineMetrics: Sendable {
     /// Detector names and tiers come from agents: anything not in the known set shares one label value, so a
     /// misbehaving agent cannot create unbounded series.
     static func boundedDetector(_ name: String) -> String {
-        name == "market_wide" || DetectorKind(rawValue: name) != nil ? name : "other"
+        name == "market_wide" || DetectorKind(rawValue: name) != nil || ModelKind.all.contains(name) ? name : "other"
     }
 
     static func boundedTier(_ tier: Int32) -> String { (1...3).contains(tier) ? "\(tier)" : "other" }

@@ -27,6 +27,10 @@ struct PartitionWork: Sendable {
     var scoreTier1: Bool
     /// Trace/span the Tier-1 detections made here are attributed to (the collector's detect span).
     var detectSpan: SpanContext?
+    /// Compute Tier-2 feature rows for the new bars.
+    var computeFeatures = false
+    /// The request's trace, carried by the feature rows (and so by Tier-2 detections).
+    var trace: SpanContext?
 }
 
 /// What a partition returns: silver rows, the alerts its episodes raised or grew, and the market tallies.
@@ -35,6 +39,8 @@ struct PartitionResult: Sendable {
     var detections: [StoredDetection] = []
     var alerts: [StoredAlert] = []
     var tallies: [Int64: MarketTally] = [:]
+    /// Tier-2 features of the new bars (per-symbol part; the pipeline adds the cross-section).
+    var rows: [FeatureRow] = []
 }
 
 /// The recent bars of one series (the feature window), a fixed-capacity ring.
@@ -112,6 +118,10 @@ actor Partition {
     private var detectors: [SeriesKey: SeriesDetector] = [:]
     private var detectorConfig: DetectorConfig
     private var tracker: EpisodeTracker
+    /// Tier-2 episodes: their own alerts (keys `t2:…`), raised by the models' own thresholds.
+    private var tier2Tracker: EpisodeTracker
+    private var featureStates: [SeriesKey: SymbolFeatureState] = [:]
+    private let tier2Metrics = Tier2ScoringMetrics()
     private let windows: ByteLRUCache<SeriesKey, BarWindow>
     private let barsPerSymbol: Int
     private let detectionCounter: [Counter]
@@ -121,6 +131,9 @@ actor Partition {
         self.depth = QueueDepth(partition: index)
         self.detectorConfig = detectorConfig
         self.tracker = EpisodeTracker(configuration: alerter)
+        var tier2Alerter = alerter
+        tier2Alerter.minAnomalyScore = 0
+        self.tier2Tracker = EpisodeTracker(configuration: tier2Alerter, keyPrefix: "t2:")
         self.windows = windows
         self.barsPerSymbol = barsPerSymbol
         detectionCounter = DetectorKind.allCases.map {
@@ -153,7 +166,8 @@ actor Partition {
             var timestamps = timestampsBySymbol[part.symbol]?.timestamps ?? []
             timestamps.reserveCapacity(timestamps.count + part.bars.count)
             var detector = work.scoreTier1 ? detectors[key] ?? SeriesDetector(config: detectorConfig) : nil
-            for bar in part.bars {
+            var features = work.computeFeatures ? featureStates[key] ?? SymbolFeatureState() : nil
+            for (barIndex, bar) in part.bars.enumerated() {
                 // Every bar is stored (a batch retried after a failed store must store all of it again), but a bar at
                 // or before the window's newest one (redelivery, overlap) must not advance the window, Tier-1 or the
                 // market tally twice.
@@ -165,7 +179,18 @@ actor Partition {
                 window.append(bar)
                 timestamps.append(bar.timestamp)
                 result.tallies[bar.timestamp, default: MarketTally(symbolsSeen: 0, flagged: [])].symbolsSeen += 1
-                if detector != nil, let score = detector?.update(bar), score.isAlert {
+                var tier1Score = barIndex < part.anomalyScores.count ? Double(part.anomalyScores[barIndex]) : 0
+                let score = detector?.update(bar)
+                if let score { tier1Score = score.anomalyScore }
+                if features != nil {
+                    var row = [Double](repeating: 0, count: FeatureSet.count)
+                    features?.update(bar, tier1Score: tier1Score, into: &row)
+                    result.rows.append(
+                        FeatureRow(
+                            symbol: bar.symbol, intervalSeconds: bar.intervalSeconds, timestamp: bar.timestamp, values: row,
+                            traceID: work.trace?.traceIDHex, spanID: work.trace?.spanIDHex))
+                }
+                if let score, score.isAlert {
                     for detection in score.detections(symbol: bar.symbol, timestamp: bar.timestamp) {
                         detectionsBySymbol[bar.symbol, default: []].append(
                             StoredDetection(
@@ -178,6 +203,7 @@ actor Partition {
                 }
             }
             if let detector { detectors[key] = detector }
+            if let features { featureStates[key] = features }
             timestampsBySymbol[part.symbol] = (part.intervalSeconds, timestamps)
         }
 
@@ -205,6 +231,49 @@ actor Partition {
         return result
     }
 
+    /// Tier-2: scores this partition's rows (cross-section complete) with the champions and, in shadow, the
+    /// challengers; champions' flags become tier-2 detections and episode alerts, explained by the features that
+    /// pushed the score most.
+    func score(_ rows: [FeatureRow], models: Tier2Models.Active) -> PartitionResult {
+        var result = PartitionResult()
+        guard !rows.isEmpty, !models.isEmpty else { return result }
+        let started = ContinuousClock.now
+        var flat: [Double] = []
+        flat.reserveCapacity(rows.count * FeatureSet.count)
+        for row in rows { flat += row.values }
+        var detectionsBySymbol: [String: [StoredDetection]] = [:]
+        for (role, loaded) in models.champions.map({ ("champion", $0) }) + models.challengers.map({ ("challenger", $0) }) {
+            let scores = loaded.model.scores(flat)
+            var flags = 0
+            for (i, score) in scores.enumerated() where score.isFinite && score >= loaded.threshold {
+                flags += 1
+                guard role == "champion" else { continue }
+                let row = rows[i]
+                let contributions = loaded.model.contributions(row.values)
+                let top = contributions.indices.filter { contributions[$0].isFinite }.sorted { contributions[$0] > contributions[$1] }.prefix(3)
+                let explanation = top.map { (FeatureSet.names[$0], (row.values[$0] * 1000).rounded() / 1000) }
+                // Above the threshold is a warning; halfway from it to certainty, critical.
+                let severity = score >= (1 + loaded.threshold) / 2 ? "critical" : "warning"
+                detectionsBySymbol[row.symbol, default: []].append(
+                    StoredDetection(
+                        symbol: row.symbol, timestamp: row.timestamp, tier: 2, detector: loaded.kind, score: score, severity: severity,
+                        anomalyScore: score, featuresJSON: FeatureJSON.encode(explanation), traceID: row.traceID, spanID: row.spanID))
+            }
+            tier2Metrics.record(kind: loaded.kind, role: role, scored: rows.count, flagged: flags)
+        }
+        var timestamps: [String: (Int32, [Int64])] = [:]
+        for row in rows { timestamps[row.symbol, default: (row.intervalSeconds, [])].1.append(row.timestamp) }
+        for symbol in timestamps.keys.sorted() {
+            let detections = detectionsBySymbol[symbol] ?? []
+            result.detections += detections
+            guard let (interval, times) = timestamps[symbol] else { continue }
+            result.alerts += tier2Tracker.observe(symbol: symbol, intervalSeconds: interval, barTimestamps: times, detections: detections)
+        }
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        tier2Metrics.duration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        return result
+    }
+
     func reconfigure(_ config: DetectorConfig) {
         detectorConfig = config
         for key in detectors.keys { detectors[key]?.reconfigure(config) }
@@ -222,4 +291,30 @@ extension StoredDetection {
 
 extension DetectorKind {
     var index: Int { DetectorKind.allCases.firstIndex(of: self) ?? 0 }
+}
+
+/// Tier-2 scoring instruments (bounded labels: two kinds × two roles).
+struct Tier2ScoringMetrics: Sendable {
+    let duration = Metrics.Timer(label: MetricName.collectorTier2ScoreDuration)
+    private let scored: [String: Counter]
+    private let flagged: [String: Counter]
+
+    init() {
+        var scored: [String: Counter] = [:]
+        var flagged: [String: Counter] = [:]
+        for kind in ModelKind.all {
+            for role in ["champion", "challenger"] {
+                let dimensions = [("kind", kind), ("role", role)]
+                scored[kind + role] = Counter(label: MetricName.collectorTier2ScoredBars, dimensions: dimensions)
+                flagged[kind + role] = Counter(label: MetricName.collectorTier2Flags, dimensions: dimensions)
+            }
+        }
+        self.scored = scored
+        self.flagged = flagged
+    }
+
+    func record(kind: String, role: String, scored count: Int, flagged flags: Int) {
+        scored[kind + role]?.increment(by: count)
+        if flags > 0 { flagged[kind + role]?.increment(by: flags) }
+    }
 }

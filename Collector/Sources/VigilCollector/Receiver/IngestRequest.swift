@@ -11,7 +11,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable, CaseIterable {
         case malformed, tooLarge = "too_large", unsupportedMediaType = "unsupported_media_type", unauthorized, forbidden
         case throttled, unavailable, invalidBatch = "invalid_batch", storeFailure = "store_failure", notFound = "not_found"
-        case badRequest = "bad_request"
+        case badRequest = "bad_request", conflict
     }
 
     public var code: Code
@@ -35,6 +35,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
         case .unauthorized: 401
         case .forbidden: 403
         case .notFound: 404
+        case .conflict: 409
         case .tooLarge: 413
         case .unsupportedMediaType: 415
         case .throttled: 429
@@ -45,7 +46,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     /// Bounded `outcome` label for `vigil_collector_batches_total`.
     public var outcome: String {
         switch code {
-        case .malformed, .invalidBatch, .badRequest, .tooLarge, .unsupportedMediaType, .notFound: "rejected"
+        case .malformed, .invalidBatch, .badRequest, .tooLarge, .unsupportedMediaType, .notFound, .conflict: "rejected"
         case .unauthorized, .forbidden: "unauthorized"
         case .throttled: "throttled"
         case .unavailable: "unavailable"
@@ -62,6 +63,8 @@ public struct SeriesPart: Sendable {
     public var intervalSeconds: Int32
     public var feed: String
     public var bars: [Bar]
+    /// The agent's Tier-1 combined anomaly score per bar (empty, or one per bar): a Tier-2 feature.
+    public var anomalyScores: [Float] = []
 }
 
 /// A request body, decoded and checked, in the form the partitions work on.
@@ -148,7 +151,10 @@ public struct RequestDecoder: Sendable {
             // partitions untouched.
             for bar in bars { try Self.check(bar) }
             if let last = bars.last?.timestamp { newest = max(newest ?? last, last) }
-            series.append(SeriesPart(symbol: wire.symbol, intervalSeconds: wire.intervalSeconds, feed: wire.feed, bars: bars))
+            series.append(
+                SeriesPart(
+                    symbol: wire.symbol, intervalSeconds: wire.intervalSeconds, feed: wire.feed, bars: bars,
+                    anomalyScores: wire.anomalyScores.count == bars.count ? wire.anomalyScores : []))
         }
         var detections: [StoredDetection] = []
         detections.reserveCapacity(batch.detections.count)

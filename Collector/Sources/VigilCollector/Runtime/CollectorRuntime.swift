@@ -86,10 +86,16 @@ public struct CollectorRuntime: Sendable {
                 version: CollectorVersion.string, maxQueueSpans: config.tracing.maxQueueSpans, maxBatchSpans: config.tracing.maxExportBatchSpans,
                 interval: .milliseconds(config.tracing.exportIntervalMilliseconds), timeoutSeconds: config.tracing.exportTimeoutSeconds,
                 logger: logger)
+        let tier2 = config.tier2.enabled ? Tier2Runtime(configuration: config.tier2, store: store, tracer: tracer, logger: logger) : nil
+        do {
+            try await tier2?.models.reload(from: store)
+        } catch {
+            logger.error("Cannot load the Tier-2 models; scoring starts without them.", metadata: ["error.message": "\(error)"])
+        }
         let pipeline = IngestPipeline(
             store: store, partitions: partitions, market: MarketWatch(configuration: config.alerter), deduper: deduper, tracer: tracer,
             spans: config.tracing.forwardAgentSpans ? exporter : nil, queueLimit: config.partitions.queueDepth,
-            retryAfterSeconds: config.server.retryAfterSeconds, logger: logger)
+            retryAfterSeconds: config.server.retryAfterSeconds, logger: logger, tier2: tier2)
         let verifier = try TokenVerifier(config.auth) { path in try String(contentsOfFile: path, encoding: .utf8) }
         let agentsGauge = Metrics.Gauge(label: MetricName.collectorAgentHighWaterMark)
         let http = CollectorHTTP(
@@ -123,6 +129,9 @@ public struct CollectorRuntime: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let exporter { services.append(.init(service: exporter)) }
         services.append(.init(service: app))
+        if let tier2, config.tier2.trainIntervalSeconds > 0 {
+            services.append(.init(service: TrainingService(tier2: tier2, interval: .seconds(config.tier2.trainIntervalSeconds))))
+        }
         if config.store.retentionDays > 0 {
             services.append(.init(service: RetentionService(store: store, days: config.store.retentionDays, logger: logger)))
         }

@@ -23,6 +23,14 @@ extension MetricName {
     public static let collectorAgentHighWaterMark = "vigil_collector_agents"
     public static let collectorStoreConnections = "vigil_collector_store_connections"
     public static let collectorStorePoolWaits = "vigil_collector_store_pool_waits_total"
+    public static let collectorFeatureStoreRows = "vigil_collector_feature_store_rows"
+    public static let collectorTier2ScoreDuration = "vigil_collector_tier2_score_duration_seconds"
+    public static let collectorTier2Flags = "vigil_collector_tier2_flags_total"
+    public static let collectorTier2ScoredBars = "vigil_collector_tier2_scored_bars_total"
+    public static let collectorTrainingRuns = "vigil_collector_training_runs_total"
+    public static let collectorTrainingDuration = "vigil_collector_training_duration_seconds"
+    public static let collectorModelPromotions = "vigil_collector_model_promotions_total"
+    public static let collectorChampionVersion = "vigil_collector_model_champion_version"
 }
 
 public enum CollectorMetricCatalogue {
@@ -78,6 +86,32 @@ public enum CollectorMetricCatalogue {
         .init(
             name: MetricName.collectorStorePoolWaits, type: .counter, help: "Store calls that waited for a free PostgreSQL connection.",
             labels: ["store"]),
+        .init(name: MetricName.collectorFeatureStoreRows, type: .gauge, help: "Feature rows kept in memory for Tier-2 training.", labels: []),
+        .init(
+            name: MetricName.collectorTier2ScoreDuration, type: .histogram,
+            help: "Time to score one partition's share of a request with the Tier-2 models (champions and challengers), in seconds.",
+            labels: []),
+        .init(
+            name: MetricName.collectorTier2ScoredBars, type: .counter,
+            help: "Bars scored by a Tier-2 model, by model kind and role (champion, challenger).",
+            labels: ["kind", "role"]),
+        .init(
+            name: MetricName.collectorTier2Flags, type: .counter,
+            help: "Bars a Tier-2 model flagged, by model kind and role; a challenger's flags are shadow only (no detection, no alert).",
+            labels: ["kind", "role"]),
+        .init(
+            name: MetricName.collectorTrainingRuns, type: .counter,
+            help: "Tier-2 training runs by trigger (schedule, api) and outcome (trained, insufficient_data, failed).",
+            labels: ["trigger", "outcome"]),
+        .init(
+            name: MetricName.collectorTrainingDuration, type: .histogram, help: "Time to train and evaluate one model, by model kind, in seconds.",
+            labels: ["kind"]),
+        .init(
+            name: MetricName.collectorModelPromotions, type: .counter,
+            help: "Models made champion, by model kind and how (bootstrap, shadow, manual).", labels: ["kind", "how"]),
+        .init(
+            name: MetricName.collectorChampionVersion, type: .gauge, help: "Registry version of the champion scoring live, by model kind (0: none).",
+            labels: ["kind"]),
     ]
 
     /// Help text for every collector family, including the shared catalogue's (spans, cache, trace export).

@@ -1,0 +1,161 @@
+// Vigil collector Tier-2: the feature store — the features of recent bars, exactly as they were scored, kept for
+// training (so a model is trained on what it will see, with no training/serving skew).
+
+import Foundation
+import Metrics
+import Synchronization
+import VigilDetection
+import VigilTelemetry
+
+/// One bar's Tier-2 features.
+struct FeatureRow: Sendable {
+    var symbol: String
+    var intervalSeconds: Int32
+    var timestamp: Int64
+    /// `FeatureSet.count` values, `FeatureSet.names` order.
+    var values: [Double]
+    /// The trace of the request that brought the bar (its Tier-2 detections carry it).
+    var traceID: String?
+    var spanID: String?
+}
+
+/// A bounded ring of the most recent feature rows across all partitions (oldest overwritten), stored column-wise.
+///
+/// Appended once per request (one lock), read in full by a training run. Rows live in memory only: after a restart
+/// training waits until enough new bars have arrived (`tier2.min_training_rows`).
+final class FeatureStore: Sendable {
+    struct Snapshot: Sendable {
+        var symbols: [String] = []
+        var timestamps: [Int64] = []
+        /// Row-major, `FeatureSet.count` per row.
+        var values: [Double] = []
+        var count: Int { timestamps.count }
+    }
+
+    private struct State {
+        var symbols: [String] = []
+        var timestamps: [Int64] = []
+        var values: [Double] = []
+        var next = 0
+    }
+
+    let capacity: Int
+    private let state = Mutex(State())
+    private let gauge = Metrics.Gauge(label: MetricName.collectorFeatureStoreRows)
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        gauge.record(0)
+    }
+
+    func append(_ rows: [FeatureRow]) {
+        guard !rows.isEmpty else { return }
+        let width = FeatureSet.count
+        let capacity = capacity
+        let count = state.withLock { state -> Int in
+            for row in rows where row.values.count == width {
+                if state.timestamps.count < capacity {
+                    state.symbols.append(row.symbol)
+                    state.timestamps.append(row.timestamp)
+                    state.values.append(contentsOf: row.values)
+                } else {
+                    state.symbols[state.next] = row.symbol
+                    state.timestamps[state.next] = row.timestamp
+                    state.values.replaceSubrange(state.next * width..<(state.next + 1) * width, with: row.values)
+                }
+                state.next = (state.next + 1) % capacity
+            }
+            return state.timestamps.count
+        }
+        gauge.record(count)
+    }
+
+    var count: Int { state.withLock { $0.timestamps.count } }
+
+    /// Every row, ordered by bar time (ties in arrival order).
+    func snapshot() -> Snapshot {
+        let width = FeatureSet.count
+        let (symbols, timestamps, values, next) = state.withLock { ($0.symbols, $0.timestamps, $0.values, $0.next) }
+        let n = timestamps.count
+        // Arrival order first (the ring starts at `next` once full), then a stable sort by bar time.
+        let start = n == capacity ? next : 0
+        var order = (0..<n).map { (start + $0) % max(n, 1) }
+        order = order.enumerated().sorted { a, b in
+            let (ta, tb) = (timestamps[a.element], timestamps[b.element])
+            return ta != tb ? ta < tb : a.offset < b.offset
+        }.map(\.element)
+        var snapshot = Snapshot()
+        snapshot.symbols.reserveCapacity(n)
+        snapshot.timestamps.reserveCapacity(n)
+        snapshot.values.reserveCapacity(n * width)
+        for i in order {
+            snapshot.symbols.append(symbols[i])
+            snapshot.timestamps.append(timestamps[i])
+            snapshot.values.append(contentsOf: values[i * width..<(i + 1) * width])
+        }
+        return snapshot
+    }
+}
+
+/// The market's cross-section per bar time, across requests and partitions: the one-bar returns of every symbol seen
+/// at that time so far. A row's cross-sectional features use the returns known when its request arrives (its own
+/// request's included), so they never wait for stragglers; with one batch per bar time (one agent) they are exact.
+/// At most `maxTimes` bar times are remembered (the oldest are forgotten).
+final class CrossSectionBoard: Sendable {
+    private struct Key: Hashable {
+        var interval: Int32
+        var timestamp: Int64
+    }
+
+    private struct State {
+        var returns: [Key: [Double]] = [:]
+        var order: [Key] = []
+        var head = 0
+    }
+
+    private let maxTimes: Int
+    private let maxSymbols = 50_000
+    private let state = Mutex(State())
+
+    init(maxTimes: Int = 4_096) {
+        self.maxTimes = max(1, maxTimes)
+    }
+
+    /// Adds the rows' returns to their bar times and fills their cross-sectional features.
+    func complete(_ rows: inout [FeatureRow]) {
+        guard !rows.isEmpty else { return }
+        var groups: [Key: [Int]] = [:]
+        for (i, row) in rows.enumerated() { groups[Key(interval: row.intervalSeconds, timestamp: row.timestamp), default: []].append(i) }
+        let maxTimes = maxTimes
+        let maxSymbols = maxSymbols
+        let summaries = state.withLock { state -> [Key: (Double, Double)] in
+            var summaries: [Key: (Double, Double)] = [:]
+            for (key, indices) in groups {
+                var known: [Double]
+                if let existing = state.returns.removeValue(forKey: key) {
+                    known = existing
+                } else {
+                    known = []
+                    state.order.append(key)
+                }
+                if known.count < maxSymbols { known += indices.map { rows[$0].values[FeatureSet.return1] } }
+                known.sort()
+                summaries[key] = CrossSection.summary(sortedReturns: known)
+                state.returns[key] = known
+            }
+            while state.order.count - state.head > maxTimes {
+                state.returns.removeValue(forKey: state.order[state.head])
+                state.head += 1
+            }
+            if state.head > 4 * maxTimes {
+                state.order.removeFirst(state.head)
+                state.head = 0
+            }
+            return summaries
+        }
+        for (key, indices) in groups {
+            guard let (median, breadth) = summaries[key] else { continue }
+            for i in indices { CrossSection.fill(&rows[i].values, median: median, breadth: breadth) }
+        }
+    }
+}

@@ -1,0 +1,433 @@
+// Vigil collector Tier-2: the training pipeline — scheduled or on demand, the forest unsupervised on recent features,
+// the boosted trees supervised on analyst feedback plus labelled injected anomalies; new models shadow the champion
+// as challengers and replace it only when they beat it, on data neither was trained on, with enough labels.
+
+import Foundation
+import Logging
+import Metrics
+import ServiceContextModule
+import ServiceLifecycle
+import Synchronization
+import Tracing
+import VigilConcurrency
+import VigilDetection
+import VigilStore
+import VigilTelemetry
+
+/// Why a run or a promotion did not happen; the API maps the code to a status.
+public struct TrainingError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// Another run is in progress (409).
+        case busy
+        /// Not enough feature rows yet (409: retry later).
+        case insufficientData = "insufficient_data"
+        /// Tier-2 is disabled in the configuration (409).
+        case disabled
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// What one training run did.
+public struct TrainingOutcome: Sendable {
+    public struct Promotion: Sendable {
+        public var modelID: Int64
+        public var kind: String
+        public var how: String
+        public var reason: String
+    }
+
+    public var trigger: String
+    public var rows: Int
+    /// Positive label windows (injected anomalies + true-positive feedback) that fall in the rows' time range.
+    public var positiveLabels: Int
+    public var trainedFrom: Int64
+    public var trainedTo: Int64
+    public var registered: [StoredModel] = []
+    public var promotions: [Promotion] = []
+    /// Per kind, why no model was trained or promoted.
+    public var notes: [String: String] = [:]
+    public var seconds: Double = 0
+}
+
+/// The promotion rule, kept pure so the tests can pin it down.
+public enum PromotionRule {
+    public enum Decision: Equatable, Sendable {
+        case promote(String)
+        case keep(String)
+    }
+
+    /// A challenger replaces the champion only when both were measured on enough labels and the challenger's metric
+    /// beats the champion's by at least `margin`.
+    public static func decide(
+        challenger: Double?, champion: Double?, labels: Int, minLabels: Int, margin: Double, metric: String
+    ) -> Decision {
+        guard labels >= minLabels else { return .keep("\(labels) labels, \(minLabels) needed before an automatic promotion") }
+        guard let challenger, challenger.isFinite else { return .keep("challenger has no \(metric) on the labels") }
+        guard let champion, champion.isFinite else { return .promote("no champion \(metric) to beat; challenger \(fmt(challenger))") }
+        if challenger >= champion + margin {
+            return .promote("\(metric) \(fmt(challenger)) beats the champion's \(fmt(champion)) by \(fmt(challenger - champion)) ≥ \(fmt(margin))")
+        }
+        return .keep("\(metric) \(fmt(challenger)) vs the champion's \(fmt(champion)): not ahead by \(fmt(margin))")
+    }
+
+    static func fmt(_ x: Double) -> String { String(format: "%.4f", x) }
+}
+
+/// Held-out measures of a scorer against row labels; the threshold is chosen elsewhere.
+enum HeldOut {
+    static func metrics(scores: [Double], labels: [Bool], threshold: Double) -> [String: Double] {
+        var tp = 0
+        var fp = 0
+        var fn = 0
+        for (score, label) in zip(scores, labels) {
+            let flagged = score >= threshold
+            if flagged && label { tp += 1 } else if flagged { fp += 1 } else if label { fn += 1 }
+        }
+        let precision = tp + fp > 0 ? Double(tp) / Double(tp + fp) : 1
+        let recall = tp + fn > 0 ? Double(tp) / Double(tp + fn) : 0
+        var result: [String: Double] = [
+            "precision": precision, "recall": recall, "f1": precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0,
+            "threshold": threshold, "test_rows": Double(scores.count), "test_positive_rows": Double(tp + fn),
+        ]
+        if let auc = ModelMetrics.rocAUC(scores: scores, labels: labels) { result["roc_auc"] = auc }
+        if let auc = ModelMetrics.prAUC(scores: scores, labels: labels) { result["pr_auc"] = auc }
+        return result
+    }
+
+    /// The threshold with the best F1 on these rows (ties: the higher threshold), or nil without a positive.
+    static func bestF1Threshold(scores: [Double], labels: [Bool]) -> Double? {
+        let positives = labels.filter { $0 }.count
+        guard positives > 0 else { return nil }
+        let order = scores.indices.filter { scores[$0].isFinite }.sorted { scores[$0] > scores[$1] }
+        var tp = 0
+        var flagged = 0
+        var best = (f1: -1.0, threshold: 1.0)
+        var i = 0
+        while i < order.count {
+            let value = scores[order[i]]
+            // Take every row with this same score together: a threshold cannot split them.
+            while i < order.count && scores[order[i]] == value {
+                flagged += 1
+                if labels[order[i]] { tp += 1 }
+                i += 1
+            }
+            let f1 = 2 * Double(tp) / Double(flagged + positives)
+            if f1 > best.f1 { best = (f1, value) }
+        }
+        return best.threshold
+    }
+}
+
+/// Tier-2 at runtime: the cross-section board and feature store the pipeline fills, the models it scores with, and
+/// the training runs.
+public final class Tier2Runtime: Sendable {
+    let configuration: Tier2Section
+    let board = CrossSectionBoard()
+    let features: FeatureStore
+    let models: Tier2Models
+    let store: any BatchStore
+    let tracer: VigilTracer
+    let logger: Logger
+    private let running = Mutex(false)
+    /// Training is CPU-bound for seconds: on its own thread, never on the executor that serves requests.
+    private let pool = BlockingThreadPool(maxThreads: 1)
+    private let runCounters = Mutex<[String: Counter]>([:])
+
+    init(configuration: Tier2Section, store: any BatchStore, tracer: VigilTracer, logger: Logger) {
+        self.configuration = configuration
+        self.features = FeatureStore(capacity: configuration.featureStoreRows)
+        self.models = Tier2Models(logger: logger)
+        self.store = store
+        self.tracer = tracer
+        self.logger = logger
+    }
+
+    private func countRun(trigger: String, outcome: String) {
+        let key = trigger + "/" + outcome
+        runCounters.withLock { counters in
+            let counter =
+                counters[key] ?? Counter(label: MetricName.collectorTrainingRuns, dimensions: [("trigger", trigger), ("outcome", outcome)])
+            counters[key] = counter
+            return counter
+        }.increment()
+    }
+
+    /// One training run. `trigger` is `schedule` or `api`; `actor` who asked (kept as the models' `createdBy`).
+    public func train(trigger: String, actor: String, context: ServiceContext = .topLevel) async throws -> TrainingOutcome {
+        guard configuration.enabled else { throw TrainingError(code: .disabled, message: "tier2.enabled is false") }
+        let acquired = running.withLock { busy in
+            if busy { return false }
+            busy = true
+            return true
+        }
+        guard acquired else { throw TrainingError(code: .busy, message: "a training run is already in progress") }
+        defer { running.withLock { $0 = false } }
+        let span = tracer.startSpan("collector.trainer.train", context: context, ofKind: .internal)
+        span.attributes["vigil.training.trigger"] = trigger
+        defer { span.end() }
+        let started = ContinuousClock.now
+        do {
+            var outcome = try await runLocked(trigger: trigger, actor: actor, span: span)
+            let (s, atto) = (ContinuousClock.now - started).components
+            outcome.seconds = Double(s) + Double(atto) / 1e18
+            countRun(trigger: trigger, outcome: "trained")
+            logger.info(
+                "Tier-2 training run finished.",
+                metadata: [
+                    "training.trigger": "\(trigger)", "training.rows": "\(outcome.rows)", "training.labels": "\(outcome.positiveLabels)",
+                    "training.registered": "\(outcome.registered.map { "\($0.kind) v\($0.version) \($0.status.rawValue)" })",
+                    "training.promotions": "\(outcome.promotions.map { "\($0.kind) #\($0.modelID) \($0.how)" })",
+                    "training.notes": "\(outcome.notes)", "training.seconds": "\(outcome.seconds)",
+                    "trace_id": "\(span.spanContext.traceIDHex)",
+                ])
+            return outcome
+        } catch let error as TrainingError {
+            countRun(trigger: trigger, outcome: error.code == .insufficientData ? "insufficient_data" : "failed")
+            span.recordError(error)
+            logger.notice(
+                "Tier-2 training run did not train.", metadata: ["error.message": "\(error)", "trace_id": "\(span.spanContext.traceIDHex)"])
+            throw error
+        } catch {
+            countRun(trigger: trigger, outcome: "failed")
+            span.recordError(error)
+            logger.error("Tier-2 training run failed.", metadata: ["error.message": "\(error)", "trace_id": "\(span.spanContext.traceIDHex)"])
+            throw error
+        }
+    }
+
+    private struct LabelWindow {
+        var symbol: String
+        var start: Int64
+        var end: Int64
+        var positive: Bool
+    }
+
+    /// Injected-anomaly labels from `labels_path` and analyst feedback from the store.
+    private func loadLabels() async throws -> [LabelWindow] {
+        var windows: [LabelWindow] = []
+        if !configuration.labelsPath.isEmpty {
+            if let text = try? String(contentsOfFile: configuration.labelsPath, encoding: .utf8) {
+                for line in text.split(separator: "\n").dropFirst() {
+                    guard let label = AnomalyLabel(csvLine: line) else { continue }
+                    windows.append(LabelWindow(symbol: label.symbol, start: label.startTimestamp, end: label.endTimestamp, positive: true))
+                }
+            } else {
+                logger.warning("Cannot read tier2.labels_path; training on feedback only.", metadata: ["path": "\(configuration.labelsPath)"])
+            }
+        }
+        var after: Int64?
+        while windows.count < 5_000_000 {
+            let page = try await store.labelledAlerts(after: after, limit: 10_000)
+            guard let last = page.last else { break }
+            for item in page where item.alert.symbol != "ALL" {
+                windows.append(
+                    LabelWindow(
+                        symbol: item.alert.symbol, start: item.alert.firstTimestamp, end: item.alert.lastTimestamp,
+                        positive: item.label == .truePositive))
+            }
+            after = last.alert.id
+        }
+        return windows
+    }
+
+    private func runLocked(trigger: String, actor: String, span: VigilSpan) async throws -> TrainingOutcome {
+        let configuration = configuration
+        let snapshot = features.snapshot()
+        let n = snapshot.count
+        guard n >= configuration.minTrainingRows, let first = snapshot.timestamps.first, let last = snapshot.timestamps.last else {
+            throw TrainingError(
+                code: .insufficientData, message: "\(n) feature rows in memory, tier2.min_training_rows is \(configuration.minTrainingRows)")
+        }
+        let windows = try await loadLabels()
+        // Row labels: a bar inside a positive window is positive; false-positive feedback only confirms the default.
+        var bySymbol: [String: [LabelWindow]] = [:]
+        for window in windows where window.positive { bySymbol[window.symbol, default: []].append(window) }
+        var labels = [Bool](repeating: false, count: n)
+        var windowHit: [String: Set<Int>] = [:]
+        for i in 0..<n {
+            guard let candidates = bySymbol[snapshot.symbols[i]] else { continue }
+            for (w, window) in candidates.enumerated() where snapshot.timestamps[i] >= window.start && snapshot.timestamps[i] <= window.end {
+                labels[i] = true
+                windowHit[snapshot.symbols[i], default: []].insert(w)
+            }
+        }
+        func positiveWindows(_ range: Range<Int>) -> Int {
+            var seen = Set<String>()
+            for i in range where labels[i] {
+                for (w, window) in (bySymbol[snapshot.symbols[i]] ?? []).enumerated()
+                where snapshot.timestamps[i] >= window.start && snapshot.timestamps[i] <= window.end {
+                    seen.insert("\(snapshot.symbols[i])#\(w)")
+                }
+            }
+            return seen.count
+        }
+        var outcome = TrainingOutcome(
+            trigger: trigger, rows: n, positiveLabels: windowHit.values.reduce(0) { $0 + $1.count }, trainedFrom: first, trainedTo: last)
+        span.attributes["vigil.training.rows"] = n
+        span.attributes["vigil.training.labels"] = outcome.positiveLabels
+        let width = FeatureSet.count
+        func rows(_ range: Range<Int>) -> [Double] { Array(snapshot.values[range.lowerBound * width..<range.upperBound * width]) }
+
+        // 1. Challengers in shadow: compared with the champion on the bars that arrived after the challenger's training
+        //    data, which neither model was trained on.
+        let active = models.active
+        for challenger in active.challengers {
+            guard let champion = active.champions.first(where: { $0.kind == challenger.kind }) else { continue }
+            let start = snapshot.timestamps.firstIndex { $0 > challenger.trainedTo } ?? n
+            let window = start..<n
+            let labelCount = positiveWindows(window)
+            let metric = configuration.promotionMetric.rawValue
+            var challengerValue: Double?
+            var championValue: Double?
+            if labelCount > 0 {
+                let x = rows(window)
+                let y = Array(labels[window])
+                challengerValue = HeldOut.metrics(scores: challenger.model.scores(x), labels: y, threshold: challenger.threshold)[metric]
+                championValue = HeldOut.metrics(scores: champion.model.scores(x), labels: y, threshold: champion.threshold)[metric]
+            }
+            let decision = PromotionRule.decide(
+                challenger: challengerValue, champion: championValue, labels: labelCount, minLabels: configuration.minLabels,
+                margin: configuration.promotionMargin, metric: metric)
+            switch decision {
+            case .promote(let reason):
+                _ = try await store.promote(id: challenger.id, by: "trainer: shadow (\(reason))", at: Self.now())
+                outcome.promotions.append(.init(modelID: challenger.id, kind: challenger.kind, how: "shadow", reason: reason))
+                countPromotion(kind: challenger.kind, how: "shadow")
+            case .keep(let reason):
+                outcome.notes["shadow \(challenger.kind) v\(challenger.version)"] = reason
+            }
+        }
+        if !outcome.promotions.isEmpty { try await models.reload(from: store) }
+
+        // 2. New models on the current rows: train | calibration (threshold, early stopping) | test, by time.
+        let holdout = Int(Double(n) * configuration.holdoutFraction)
+        let trainEnd = n - holdout
+        let calibrationEnd = trainEnd + holdout / 2
+        let trainRange = 0..<trainEnd
+        let calibrationRange = trainEnd..<calibrationEnd
+        let testRange = calibrationEnd..<n
+        let trainLabels = positiveWindows(trainRange)
+        let testLabels = positiveWindows(testRange)
+        let champions = models.active.champions
+        var versionSeed = configuration.seed &+ UInt64(truncatingIfNeeded: outcome.rows)
+
+        for kind in ModelKind.all {
+            let kindStarted = ContinuousClock.now
+            let childSpan = tracer.startSpan("collector.trainer.fit", context: span.context, ofKind: .internal)
+            childSpan.attributes["vigil.model.kind"] = kind
+            defer { childSpan.end() }
+            versionSeed &+= 1
+            let seed = versionSeed
+            let trainX = rows(trainRange)
+            let trainY = Array(labels[trainRange])
+            let calibrationX = rows(calibrationRange)
+            let calibrationY = Array(labels[calibrationRange])
+            let model: Tier2Model
+            var threshold: Double
+            var parameters: [String: Double]
+            if kind == ModelKind.isolationForest {
+                let forestConfiguration = configuration.forest
+                let forest = try await pool.run {
+                    try IsolationForest.fit(rows: trainX, featureCount: width, configuration: forestConfiguration, seed: seed)
+                }
+                model = .forest(forest)
+                let calibrationScores = model.scores(calibrationX)
+                if let best = HeldOut.bestF1Threshold(scores: calibrationScores, labels: calibrationY) {
+                    threshold = best
+                } else {
+                    // Unsupervised: flag the `contamination` share of the training rows.
+                    let trainScores = model.scores(trainX).sorted()
+                    threshold = trainScores[min(trainScores.count - 1, Int(Double(trainScores.count) * (1 - configuration.contamination)))]
+                }
+                parameters = [
+                    "trees": Double(configuration.forestTrees), "sample_size": Double(configuration.forestSampleSize),
+                    "contamination": configuration.contamination, "seed": Double(seed),
+                ]
+            } else {
+                let calibrationPositives = calibrationY.contains(true)
+                guard trainLabels >= configuration.minLabels, calibrationPositives, testLabels > 0 else {
+                    outcome.notes[kind] =
+                        "not trained: \(trainLabels) labelled anomalies in the training part (\(configuration.minLabels) needed), "
+                        + "calibration positives \(calibrationPositives), \(testLabels) in the test part"
+                    continue
+                }
+                let boostedConfiguration = configuration.boostedTrees
+                let y = trainY.map { $0 ? 1.0 : 0.0 }
+                let validation = (features: calibrationX, labels: calibrationY.map { $0 ? 1.0 : 0.0 })
+                let trees = try await pool.run {
+                    try GradientBoostedTrees.fit(
+                        features: trainX, featureCount: width, labels: y, validation: validation, configuration: boostedConfiguration, seed: seed)
+                }
+                model = .boosted(trees)
+                threshold = HeldOut.bestF1Threshold(scores: model.scores(calibrationX), labels: calibrationY) ?? 0.5
+                parameters = [
+                    "rounds": Double(configuration.boostedRounds), "max_depth": Double(configuration.boostedMaxDepth),
+                    "learning_rate": configuration.boostedLearningRate, "early_stopping_rounds": Double(configuration.boostedEarlyStoppingRounds),
+                    "seed": Double(seed),
+                ]
+            }
+            var metrics = HeldOut.metrics(scores: model.scores(rows(testRange)), labels: Array(labels[testRange]), threshold: threshold)
+            metrics["train_rows"] = Double(trainRange.count)
+            metrics["train_labels"] = Double(trainLabels)
+            metrics["test_labels"] = Double(testLabels)
+            let champion = champions.first { $0.kind == kind }
+            // Bootstrap: the first model of a kind becomes champion at once, but only when it was measured on labels.
+            let bootstrap = champion == nil && testLabels >= 1 && trainLabels + testLabels >= configuration.minLabels
+            var record = StoredModel(
+                kind: kind, featureSetVersion: FeatureSet.version, trainedFrom: first, trainedTo: snapshot.timestamps[trainEnd - 1],
+                parametersJSON: ModelMetricsJSON.encode(parameters), metricsJSON: ModelMetricsJSON.encode(metrics),
+                status: bootstrap ? .champion : .challenger, parentID: champion?.id, createdAt: Self.now(),
+                createdBy: "trainer:\(trigger) (\(actor))",
+                promotedAt: bootstrap ? Self.now() : nil,
+                promotedBy: bootstrap ? "trainer: bootstrap (no champion; \(testLabels) test labels)" : nil, artifact: model.artifact)
+            record = try await store.registerModel(record)
+            outcome.registered.append(record)
+            if bootstrap {
+                outcome.promotions.append(.init(modelID: record.id, kind: kind, how: "bootstrap", reason: "no champion of this kind"))
+                countPromotion(kind: kind, how: "bootstrap")
+            } else if champion == nil {
+                outcome.notes[kind] = "registered as challenger: too few labels (\(trainLabels + testLabels)) to make it champion automatically"
+            }
+            let (s, atto) = (ContinuousClock.now - kindStarted).components
+            Metrics.Timer(label: MetricName.collectorTrainingDuration, dimensions: [("kind", kind)])
+                .recordNanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+            childSpan.attributes["vigil.model.id"] = Int(record.id)
+            childSpan.attributes["vigil.model.status"] = record.status.rawValue
+        }
+        try await models.reload(from: store)
+        return outcome
+    }
+
+    /// A manual promotion (`POST /v1/models/{id}/promote`).
+    public func promote(id: Int64, by actor: String) async throws -> StoredModel {
+        let model = try await store.promote(id: id, by: actor, at: Self.now())
+        countPromotion(kind: model.kind, how: "manual")
+        try await models.reload(from: store)
+        logger.info("Model promoted.", metadata: ["model.id": "\(id)", "model.kind": "\(model.kind)", "promoted_by": "\(actor)"])
+        return model
+    }
+
+    private func countPromotion(kind: String, how: String) {
+        let kind = ModelKind.all.contains(kind) ? kind : "other"
+        Counter(label: MetricName.collectorModelPromotions, dimensions: [("kind", kind), ("how", how)]).increment()
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+/// Scheduled training (`tier2.train_interval_seconds`).
+struct TrainingService: Service {
+    let tier2: Tier2Runtime
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            guard !Task.isCancelled && !Task.isShuttingDownGracefully else { break }
+            _ = try? await tier2.train(trigger: "schedule", actor: "schedule")
+        }
+    }
+}

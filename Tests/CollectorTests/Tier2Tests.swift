@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+import VigilDetection
+import VigilTestSupport
+import VigilWire
+
+@testable import VigilCollector
+
+/// The promotion rule on its own: labels first, then the margin.
+@Suite struct PromotionRuleTests {
+    func decide(_ challenger: Double?, _ champion: Double?, labels: Int) -> PromotionRule.Decision {
+        PromotionRule.decide(challenger: challenger, champion: champion, labels: labels, minLabels: 30, margin: 0.02, metric: "pr_auc")
+    }
+
+    @Test func neverAutomaticallyWithTooFewLabels() {
+        guard case .keep(let reason) = decide(0.99, 0.10, labels: 29) else {
+            Issue.record("promoted on 29 labels")
+            return
+        }
+        #expect(reason.contains("29 labels"))
+    }
+
+    @Test func promotesOnlyWhenAheadByTheMargin() {
+        #expect(decide(0.92, 0.90, labels: 30) == .promote("pr_auc 0.9200 beats the champion's 0.9000 by 0.0200 ≥ 0.0200"))
+        guard case .keep = decide(0.919, 0.90, labels: 500) else {
+            Issue.record("promoted below the margin")
+            return
+        }
+        guard case .keep = decide(nil, 0.90, labels: 500) else {
+            Issue.record("promoted without a challenger metric")
+            return
+        }
+        guard case .promote = decide(0.5, nil, labels: 500) else {
+            Issue.record("a measured challenger did not replace a champion without a metric")
+            return
+        }
+    }
+
+    @Test func bestF1ThresholdAndHeldOutMetrics() throws {
+        let scores = [0.9, 0.8, 0.7, 0.4, 0.3, 0.2]
+        let labels = [true, true, false, true, false, false]
+        // Flagging ≥ 0.4 catches all three positives with one false alarm: F1 = 6/7, the best cut.
+        #expect(HeldOut.bestF1Threshold(scores: scores, labels: labels) == 0.4)
+        #expect(HeldOut.bestF1Threshold(scores: scores, labels: labels.map { _ in false }) == nil)
+        let metrics = HeldOut.metrics(scores: scores, labels: labels, threshold: 0.4)
+        #expect(metrics["precision"] == 0.75 && metrics["recall"] == 1)
+        #expect(abs((metrics["f1"] ?? 0) - 6.0 / 7.0) < 1e-12)
+        #expect(abs((metrics["roc_auc"] ?? 0) - 8.0 / 9.0) < 1e-12)
+    }
+}
+
+/// Tier-2 end to end over real loopback HTTP: a synthetic market with labelled anomalies goes in, a training run
+/// registers both model kinds (champions by bootstrap), the champions score the next bars into tier-2 detections and
+/// alerts, a second run registers challengers, and a manual promotion swaps the champion.
+@Suite(.serialized) struct Tier2Tests {
+    static let symbols = 40
+    static let ticks = 600
+
+    /// Batches of 50 ticks with the agents' per-bar Tier-1 scores, and the market's labels.
+    static func market() -> (batches: [Vigil_V1_Batch], labels: [AnomalyLabel]) {
+        var market = SyntheticMarket(seed: 5, symbols: symbols, start: 1_600_000_000_000, intervalSeconds: 86_400, anomalyRate: 0.01)
+        var detectors: [String: SeriesDetector] = [:]
+        var batches: [Vigil_V1_Batch] = []
+        for chunk in 0..<(ticks / 50) {
+            var bars: [String: [Bar]] = [:]
+            var scores: [String: [Float]] = [:]
+            for _ in 0..<50 {
+                for bar in market.next() {
+                    var detector = detectors[bar.symbol] ?? SeriesDetector(config: .default)
+                    scores[bar.symbol, default: []].append(Float(detector.update(bar).anomalyScore))
+                    detectors[bar.symbol] = detector
+                    bars[bar.symbol, default: []].append(bar)
+                }
+            }
+            var batch = Vigil_V1_Batch()
+            batch.agentID = "tier2-agent"
+            batch.sequence = UInt64(chunk + 1)
+            for symbol in bars.keys.sorted() {
+                batch.series.append(
+                    Vigil_V1_Series(
+                        symbol: symbol, intervalSeconds: 86_400, feed: "synthetic", bars: bars[symbol] ?? [], anomalyScores: scores[symbol] ?? []))
+            }
+            batches.append(batch)
+        }
+        return (batches, market.labels)
+    }
+
+    func models(_ collector: CollectorHarness, _ query: String = "") async throws -> [[String: Any]] {
+        (try await collector.json("/v1/models" + query))["items"] as? [[String: Any]] ?? []
+    }
+
+    @Test func trainScorePromoteOverHTTP() async throws {
+        let (batches, labels) = Self.market()
+        let directory = TemporaryDirectory()
+        let labelsPath = directory.path + "/labels.csv"
+        func writeLabels(before timestamp: Int64) throws {
+            let text = ([AnomalyLabel.csvHeader] + labels.filter { $0.endTimestamp < timestamp }.map(\.csvLine)).joined(separator: "\n")
+            try text.write(toFile: labelsPath, atomically: true, encoding: .utf8)
+        }
+        let collector = try await CollectorHarness.start { config in
+            config.tier2.labelsPath = labelsPath
+            config.tier2.minTrainingRows = 2_000
+            config.tier2.minLabels = 10
+        }
+        defer { Task { await collector.stop() } }
+        let json = [("Content-Type", "application/json")]
+
+        // Nothing to train on yet: 409 with the reason.
+        let early = try await collector.send("/v1/models/train")
+        #expect(early.status == 409 && early.bodyText.contains("insufficient_data"), "\(early.status) \(early.bodyText)")
+
+        // First half, then a run: both kinds registered, champions by bootstrap (labels were there to measure them).
+        for batch in batches.prefix(6) { #expect(try await collector.post(batch).0.status == 200) }
+        try writeLabels(before: 1_600_000_000_000 + 300 * 86_400_000)
+        let first = try await collector.send("/v1/models/train", body: [UInt8](#"{"by": "test-suite"}"#.utf8), headers: json)
+        #expect(first.status == 200, "\(first.bodyText)")
+        let run = try #require(try JSONSerialization.jsonObject(with: Data(first.body)) as? [String: Any])
+        #expect(run["rows"] as? Int == Self.symbols * 300)
+        #expect((run["positive_labels"] as? Int ?? 0) >= 10)
+        let registered = run["registered"] as? [[String: Any]] ?? []
+        #expect(Set(registered.compactMap { $0["kind"] as? String }) == ["isolation_forest", "gradient_boosted_trees"], "\(run)")
+        #expect(registered.allSatisfy { $0["status"] as? String == "champion" && ($0["created_by"] as? String)?.contains("test-suite") == true })
+        let champions = try await models(collector, "?status=champion")
+        #expect(champions.count == 2)
+        for model in champions {
+            let metrics = model["metrics"] as? [String: Double] ?? [:]
+            for key in ["precision", "recall", "f1", "roc_auc", "pr_auc", "threshold"] { #expect(metrics[key] != nil, "\(key) in \(metrics)") }
+            // Better than chance on held-out bars of a market with labelled anomalies.
+            #expect((metrics["roc_auc"] ?? 0) > 0.8, "\(model["kind"] ?? "?"): \(metrics)")
+            #expect(model["feature_set_version"] as? Int == FeatureSet.version)
+        }
+
+        // The champions score the second half: tier-2 detections and alerts with explanations and traces.
+        for batch in batches.dropFirst(6) { #expect(try await collector.post(batch).0.status == 200) }
+        let events = (try await collector.json("/v1/events?tier=2&limit=10000"))["items"] as? [[String: Any]] ?? []
+        #expect(!events.isEmpty)
+        #expect(events.allSatisfy { ["isolation_forest", "gradient_boosted_trees"].contains($0["detector"] as? String ?? "") })
+        let alerts = (try await collector.json("/v1/alerts?tier=2&limit=10000"))["items"] as? [[String: Any]] ?? []
+        #expect(!alerts.isEmpty)
+        #expect(alerts.allSatisfy { alert in FeatureSet.names.contains { (alert["explanation"] as? String ?? "").contains($0) } })
+        #expect(alerts.allSatisfy { ($0["trace_id"] as? String)?.count == 32 })
+
+        // A second run: challengers (shadow), champions unchanged.
+        try writeLabels(before: Int64.max)
+        let second = try await collector.send("/v1/models/train")
+        #expect(second.status == 200, "\(second.bodyText)")
+        let challengers = try await models(collector, "?status=challenger")
+        #expect(challengers.count == 2)
+        #expect(try await models(collector, "?status=champion").count == 2)
+        #expect(challengers.allSatisfy { $0["parent_id"] as? Int64 != nil || $0["parent_id"] as? Int != nil })
+
+        // Manual promotion: the challenger becomes champion, the old champion is retired.
+        let challenger = try #require(challengers.first { $0["kind"] as? String == "isolation_forest" })
+        let id = try #require((challenger["id"] as? NSNumber)?.int64Value)
+        let promoted = try await collector.send("/v1/models/\(id)/promote", body: [UInt8](#"{"by": "alice"}"#.utf8), headers: json)
+        #expect(promoted.status == 200, "\(promoted.bodyText)")
+        let now = try await models(collector, "?kind=isolation_forest")
+        #expect(now.first { ($0["id"] as? NSNumber)?.int64Value == id }?["status"] as? String == "champion")
+        #expect(now.first { ($0["id"] as? NSNumber)?.int64Value == id }?["promoted_by"] as? String == "alice")
+        #expect(now.filter { $0["status"] as? String == "retired" }.count == 1)
+
+        // Bad requests: a reason and a status each.
+        #expect(try await collector.send("/v1/models/999999/promote").status == 404)
+        #expect(try await collector.send("/v1/models/abc/promote").status == 400)
+        #expect(try await collector.get("/v1/models?status=bogus").status == 400)
+        #expect(try await collector.send("/v1/models/train", body: [UInt8]("not json".utf8), headers: json).status == 400)
+
+        // Measured: scoring, flags, runs, promotions, feature store.
+        let metrics = try await collector.get("/metrics").bodyText
+        for family in [
+            "vigil_collector_tier2_scored_bars_total", "vigil_collector_tier2_flags_total", "vigil_collector_training_runs_total",
+            "vigil_collector_model_promotions_total", "vigil_collector_feature_store_rows", "vigil_collector_tier2_score_duration_seconds",
+        ] {
+            #expect(metrics.contains(family), "\(family) missing")
+        }
+        let manual = metrics.split(separator: "\n").filter { $0.hasPrefix("vigil_collector_model_promotions_total{") && $0.contains("manual") }
+        #expect(manual.count == 1 && manual.first?.hasSuffix(" 1") == true, "\(manual)")
+        // The scorer's span is recorded.
+        let spans = collector.recorder.drain(limit: 100_000)
+        #expect(spans.contains { $0.name == "collector.scorer.score" })
+    }
+}
