@@ -84,6 +84,8 @@ struct Pilot: AsyncParsableCommand {
         collectorConfig.collector.dataDir = dataDir + "/collector"
         collectorConfig.server.listen = listen
         if store == "postgres" { collectorConfig.store.kind = .postgres }
+        // The synthetic agent writes the labels of the anomalies it injects; the trainer reads them at every run.
+        if let labels = plan.labelsPath(dataDir: dataDir) { collectorConfig.tier2.labelsPath = labels }
         let problems = collectorConfig.validationProblems()
         guard problems.isEmpty else { throw ValidationError(problems.map(\.description).joined(separator: "; ")) }
 
@@ -116,24 +118,42 @@ struct Pilot: AsyncParsableCommand {
                 )
             }
         }
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for config in plan.agentConfigs(collector: base, dataDir: dataDir) {
-                    group.addTask {
-                        let recorder = SpanRecorder(capacity: 8192, component: "agent")
-                        try await AgentRuntime(config: config, configPath: nil, exitWhenDrained: true)
-                            .run(registry: registry, tracer: VigilTracer(recorder: recorder), logger: logger)
+        // The synthetic market runs in two halves with a training cycle between them, so the second half is scored
+        // live by the champions that the first half trained (and the report measures Tier-2 on bars it never saw);
+        // a second cycle at the end registers challengers that would shadow the champions from then on.
+        var training: [APITrainingRun] = []
+        var splitTimestamp: Int64?
+        let phases: [Int?] = plan.isSynthetic ? [max(1, ticks / 2), ticks] : [nil]
+        for (phase, maxTicks) in phases.enumerated() {
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for config in plan.agentConfigs(collector: base, dataDir: dataDir, maxTicks: maxTicks) {
+                        group.addTask {
+                            let recorder = SpanRecorder(capacity: 8192, component: "agent")
+                            try await AgentRuntime(config: config, configPath: nil, exitWhenDrained: true)
+                                .run(registry: registry, tracer: VigilTracer(recorder: recorder), logger: logger)
+                        }
                     }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
+            } catch {
+                watcher.cancel()
+                await watcher.value
+                collectorTask.cancel()
+                progress.finish()
+                FileHandle.standardError.write(Data("pilot: an agent failed: \(error) (log: \(dataDir)/pilot.log)\n".utf8))
+                throw ExitCode(1)
             }
-        } catch {
-            watcher.cancel()
-            await watcher.value
-            collectorTask.cancel()
-            progress.finish()
-            FileHandle.standardError.write(Data("pilot: an agent failed: \(error) (log: \(dataDir)/pilot.log)\n".utf8))
-            throw ExitCode(1)
+            if phase == 0, phases.count > 1, let half = maxTicks { splitTimestamp = PilotPlan.syntheticStart + Int64(half) * 86_400_000 }
+            do {
+                let run = try await api.train(by: "vigil pilot")
+                training.append(run)
+                progress.update(
+                    "training cycle \(phase + 1): \(run.rows.grouped) rows, \(run.positiveLabels) labels → "
+                        + run.registered.map { "\($0.kind) v\($0.version) \($0.status)" }.joined(separator: ", "))
+            } catch {
+                progress.note("training cycle \(phase + 1) did not train: \(error)")
+            }
         }
         let elapsed = seconds(started.duration(to: .now))
         watcher.cancel()
@@ -142,7 +162,7 @@ struct Pilot: AsyncParsableCommand {
 
         let report = try await PilotReport.build(
             api: api, plan: plan, elapsedSeconds: elapsed, eventsPath: events, labelsPath: plan.labelsPath(dataDir: dataDir), top: top,
-            store: store)
+            store: store, training: training, splitTimestamp: splitTimestamp)
         if json {
             FileHandle.standardOutput.write(Data((try report.jsonText()).utf8))
         } else {
@@ -200,7 +220,10 @@ struct PilotPlan: Sendable {
 
     func labelsPath(dataDir: String) -> String? { isSynthetic ? dataDir + "/labels.csv" : nil }
 
-    func agentConfigs(collector: String, dataDir: String) -> [AgentConfig] {
+    /// Where the synthetic market starts (its bars are daily).
+    static let syntheticStart: Int64 = 1_262_304_000_000
+
+    func agentConfigs(collector: String, dataDir: String, maxTicks: Int? = nil) -> [AgentConfig] {
         var configs: [AgentConfig] = []
         for index in 0..<agents {
             var config = AgentConfig()
@@ -214,7 +237,9 @@ struct PilotPlan: Sendable {
                 config.feeds = [
                     .synthetic(
                         SyntheticFeedConfiguration(
-                            name: "synthetic", seed: seed, symbols: symbols, intervalSeconds: 86_400, tickRate: 0, maxTicks: ticks,
+                            name: "synthetic", seed: seed, symbols: symbols, intervalSeconds: 86_400, tickRate: 0,
+                            startTimestamp: Self.syntheticStart,
+                            maxTicks: maxTicks ?? ticks,
                             labelsPath: labelsPath(dataDir: dataDir)))
                 ]
             case .replay(let directory, let symbols):

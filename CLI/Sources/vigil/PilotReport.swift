@@ -17,6 +17,19 @@ struct PilotAPI: Sendable {
 
     func stats() async throws -> APIStats { try await get("/v1/stats", as: APIStats.self) }
 
+    /// `POST /v1/models/train`: one training cycle, answered when it is done.
+    func train(by actor: String) async throws -> APITrainingRun {
+        let body = try JSONEncoder().encode(["by": actor])
+        let response = try await client.execute(
+            HTTPRequest(
+                method: "POST", url: base + "/v1/models/train", headers: [("Content-Type", "application/json")], body: [UInt8](body),
+                timeoutSeconds: 900))
+        guard response.status == 200 else { throw ValidationError("HTTP \(response.status) \(response.bodyText.prefix(300))") }
+        return try JSONDecoder().decode(APITrainingRun.self, from: Data(response.body))
+    }
+
+    func models() async throws -> [APIModel] { try await get("/v1/models?limit=100", as: APIModelList.self).items }
+
     func all<Item: Codable & Sendable>(_ path: String, as: Item.Type) async throws -> [Item] {
         var items: [Item] = []
         var cursor: String?
@@ -80,6 +93,20 @@ struct PilotReport: Encodable {
     var byTier: [String: Scores]?
     var byKind: [String: Scores]?
     var events: Events?
+    /// The training cycles the pilot ran and the registry afterwards.
+    var training: [APITrainingRun] = []
+    var models: [APIModel] = []
+    /// The synthetic market's second half, scored live by the champions the first half trained.
+    var live: LiveScores?
+
+    struct LiveScores: Encodable {
+        var from: String
+        var tier1: Scores
+        var tier2: Scores
+        var byModel: [String: Scores]
+        /// A bar flagged by either tier.
+        var either: Scores
+    }
 
     // Kept for --export, not part of the JSON report.
     var allAlerts: [APIAlert] = []
@@ -89,10 +116,12 @@ struct PilotReport: Encodable {
         case source, store, agents, symbols, bars, detections, alerts, precision, recall, f1, events
         case elapsedSeconds = "elapsed_seconds", barsPerSecond = "bars_per_second", batchesAccepted = "batches_accepted"
         case duplicates, rejected, marketWideAlerts = "market_wide_alerts", topAlerts = "top_alerts", byTier = "by_tier", byKind = "by_kind"
+        case training, models, live
     }
 
     static func build(
-        api: PilotAPI, plan: PilotPlan, elapsedSeconds: Double, eventsPath: String?, labelsPath: String?, top: Int, store: String
+        api: PilotAPI, plan: PilotPlan, elapsedSeconds: Double, eventsPath: String?, labelsPath: String?, top: Int, store: String,
+        training: [APITrainingRun] = [], splitTimestamp: Int64? = nil
     ) async throws -> PilotReport {
         let stats = try await api.stats()
         let alerts = try await api.all("/v1/alerts", as: APIAlert.self)
@@ -132,7 +161,26 @@ struct PilotReport: Encodable {
             }
             report.byTier = byTier
             report.byKind = Dictionary(uniqueKeysWithValues: overall.perKind.map { ($0.key.rawValue, Scores($0.value)) })
+            // The second half: labels that start there, flags on its bars, per tier and per model.
+            if let split = splitTimestamp {
+                let liveLabels = labels.filter { $0.startTimestamp >= split }
+                func score(_ keep: (APIEvent) -> Bool) -> Scores {
+                    let flagged = events.filter { $0.timestampMs >= split && $0.symbol != "ALL" && keep($0) }
+                    return Scores(
+                        LabelEvaluation(
+                            labels: liveLabels, flagged: flagged.map { FlaggedBar(symbol: $0.symbol, timestamp: $0.timestampMs) },
+                            tolerance: tolerance
+                        ).overall)
+                }
+                var byModel: [String: Scores] = [:]
+                for detector in Set(events.filter { $0.tier == 2 }.map(\.detector)) { byModel[detector] = score { $0.detector == detector } }
+                report.live = LiveScores(
+                    from: ISOTime.format(split), tier1: score { $0.tier == 1 }, tier2: score { $0.tier == 2 }, byModel: byModel,
+                    either: score { _ in true })
+            }
         }
+        report.training = training
+        report.models = (try? await api.models()) ?? []
 
         // Dated events (replay of real data): the rules of events_eval.py over what the collector stored.
         if let eventsPath {
@@ -182,6 +230,33 @@ struct PilotReport: Encodable {
             for (kind, s) in (byKind ?? [:]).sorted(by: { $0.key < $1.key }) {
                 lines.append(
                     "    \(kind.padding(toLength: 16, withPad: " ", startingAt: 0)) \(s.detected)/\(s.labels) found  precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))"
+                )
+            }
+        }
+        if let live {
+            lines.append("  second half     (from \(live.from.prefix(10)), scored live by the champions the first half trained)")
+            let rows =
+                [("tier 1", live.tier1), ("tier 2", live.tier2)] + live.byModel.sorted { $0.key < $1.key }.map { ("  " + $0.key, $0.value) }
+                + [("either tier", live.either)]
+            for (name, s) in rows {
+                lines.append(
+                    "    \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(s.detected)/\(s.labels) found  precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))"
+                )
+            }
+        }
+        for (index, run) in training.enumerated() {
+            lines.append(
+                "  training \(index + 1)      \(run.rows.grouped) feature rows, \(run.positiveLabels) labelled anomalies, \(String(format: "%.1f", run.seconds)) s → "
+                    + (run.registered.isEmpty
+                        ? "nothing registered" : run.registered.map { "\($0.kind) v\($0.version) \($0.status)" }.joined(separator: ", ")))
+            for (key, note) in run.notes.sorted(by: { $0.key < $1.key }) { lines.append("    \(key): \(note)") }
+        }
+        if !models.isEmpty {
+            lines.append("  model registry")
+            for model in models {
+                let m = model.metrics
+                lines.append(
+                    "    #\(model.id) \(model.kind) v\(model.version) \(model.status)  held-out F1 \(pct(m["f1"]))  ROC-AUC \(pct(m["roc_auc"]))  PR-AUC \(pct(m["pr_auc"]))  threshold \(pct(m["threshold"]))"
                 )
             }
         }
