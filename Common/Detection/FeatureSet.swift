@@ -188,6 +188,3 @@ public enum CrossSection {
         row[start + 2] = sigma.isFinite && abs(sigma) > 1e-12 ? relative / abs(sigma) : 0
     }
 }
-
-// TEMPORARY (until the benchmark code moves to the new name).
-public typealias FeatureSetV1 = FeatureSet

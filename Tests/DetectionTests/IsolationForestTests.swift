@@ -324,6 +324,33 @@ struct IsolationForestTests {
         for r in 0..<count { #expect(batch[r] == forest.score(Array(rows[(r * 3)..<(r * 3 + 3)]))) }
     }
 
+    @Test(
+        "the vector pass over the top levels routes as the scalar walk, for wide rows, blocks of other sizes and shallow trees",
+        arguments: [(17, 256, 121), (17, 256, 241), (9, 256, 300), (3, 4, 9), (3, 8, 17), (5, 16, 300)])
+    func vectorTopLevels(features: Int, sampleSize: Int, count: Int) throws {
+        let (train, _) = Self.gaussianWithOutliers(count: 500, features: features, outlierShare: 0.02, seed: 8)
+        let (rows, _) = Self.gaussianWithOutliers(count: count, features: features, outlierShare: 0.1, seed: UInt64(count))
+        let forest = try IsolationForest.fit(
+            rows: train, featureCount: features, configuration: .init(treeCount: 9, sampleSize: sampleSize), seed: 6)
+        let trees = try #require(forest.completeTrees)
+        // The vector pass runs when every walk has at least its levels (ψ = 4 grows trees of depth ≤ 2).
+        #expect(trees.topThresholds.isEmpty == (trees.depth < CompleteTrees.topLevels))
+        let batch = forest.scores(rows: rows, featureCount: features)
+        for r in 0..<count {
+            let x = rows[(r * features)..<((r + 1) * features)]
+            let sum = Self.referencePathLengthSum(forest, x) { Double(Float($0)) > $1 }
+            #expect(batch[r] == pow(2, -(sum / 9) / IsolationForest.averagePathLength(forest.sampleSize)))
+        }
+    }
+
+    @Test("a block of rows and the tree it walks fit a 32 KB L1")
+    func blockRows() {
+        #expect(CompleteTrees.blockRows(featureCount: 1) == 256)
+        #expect(CompleteTrees.blockRows(featureCount: 8) == 256)
+        #expect(CompleteTrees.blockRows(featureCount: 17) == 120)
+        #expect(CompleteTrees.blockRows(featureCount: CompleteTrees.maxFeatureCount) == CompleteTrees.lanes)
+    }
+
     // MARK: Serialization
 
     @Test(
