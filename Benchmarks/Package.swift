@@ -67,10 +67,11 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // Tier-2 models against scikit-learn and xgboost on the same files (peers/run-peers.sh); a plain executable,
-        // timed by itself, because the peers' side is timed the same way in Python.
+        // timed by itself, because the peers' side is timed the same way in Python. Also builds dataset (b), the feature
+        // rows of sp500-daily, so both sides read identical rows.
         .executableTarget(
             name: "ModelPeers",
-            dependencies: [.product(name: "VigilDetection", package: "vigil")],
+            dependencies: ["BenchmarkSupport", .product(name: "VigilDetection", package: "vigil")],
             path: "Benchmarks/ModelPeers",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

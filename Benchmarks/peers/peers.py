@@ -3,6 +3,8 @@
 
   peers.py generate --out DIR [--rows 1000000] [--features 8] [--outliers 0.01] [--seed 7]
       writes dataset (a): X.f64 (row-major float64, little-endian), y.u8 (1 = outlier), meta.json
+      (dataset (b), Vigil's feature rows of the real sp500-daily bars, is written in the same format by
+      `ModelPeers build-sp500`, so both sides read identical rows)
   peers.py run --data DIR [--trees 100] [--rounds 200]
       scikit-learn IsolationForest (n_jobs=1) and xgboost (tree_method=hist, nthread=1) on that data;
       prints one JSON object: fit seconds, score/predict rows per second, ROC-AUC, PR-AUC (average precision).

@@ -1,95 +1,85 @@
-// Tier-2 models against their peers (issue 4 §7), on the data files `peers/peers.py generate` writes: fits and scores
-// Vigil's Isolation Forest and gradient-boosted trees (single thread), times them, and prints one JSON object with the
-// same fields as peers.py, so run-peers.sh can put the two side by side.
+// Tier-2 models against their peers (issue 4 §7), on the data files `peers/peers.py generate` and `build-sp500` write.
 //   ModelPeers --data DIR [--trees 100] [--rounds 200]
+//       fits and scores Vigil's Isolation Forest and gradient-boosted trees (single thread), times them, and prints one
+//       JSON object with the same fields as peers.py, so run-peers.sh can put the two side by side.
+//   ModelPeers build-sp500 --data SP500_DAILY_DIR --out DIR [--seed 11] [--rate 0.01]
+//       writes dataset (b): FeatureSet rows from the real daily bars with injected, labelled anomalies
+//       (SP500Features.swift states the rule).
+//   ModelPeers forest-score --data DIR [--trees 100] [--seed 0] [--repeat 10] [--save FILE] [--compare FILE]
+//       for work on the forest's scoring kernel: best of `repeat` scorings of the test rows, and the largest difference
+//       from scores saved earlier (raw little-endian float64).
 import Foundation
 import VigilDetection
 
-struct Meta: Decodable {
-    var rows: Int
-    var features: Int
-    var train: Int
-    var validation: Int
-    var name: String?
-}
+let usage = """
+    usage: ModelPeers --data DIR [--trees 100] [--rounds 200]
+           ModelPeers build-sp500 --data SP500_DAILY_DIR --out DIR [--seed 11] [--rate 0.01]
+           ModelPeers forest-score --data DIR [--trees 100] [--seed 0] [--repeat 10] [--save FILE] [--compare FILE]
+    """
 
-func argument(_ name: String, default value: String? = nil) -> String? {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return value }
-    return arguments[index + 1]
-}
-
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("ModelPeers: \(message)\n".utf8))
-    exit(2)
-}
-
-func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let start = ContinuousClock.now
-    try body()
-    let (s, atto) = start.duration(to: .now).components
-    return Double(s) + Double(atto) / 1e18
-}
-
-guard let directory = argument("--data") else { fail("usage: ModelPeers --data DIR [--trees 100] [--rounds 200]") }
+let mode = CommandLine.arguments.count > 1 && !CommandLine.arguments[1].hasPrefix("-") ? CommandLine.arguments[1] : "run"
+guard let directory = argument("--data") else { fail(usage) }
 let trees = Int(argument("--trees", default: "100") ?? "") ?? 100
-let rounds = Int(argument("--rounds", default: "200") ?? "") ?? 200
-guard let metaData = FileManager.default.contents(atPath: directory + "/meta.json"),
-    let meta = try? JSONDecoder().decode(Meta.self, from: metaData)
-else { fail("cannot read \(directory)/meta.json") }
-guard let xData = FileManager.default.contents(atPath: directory + "/X.f64"), xData.count == meta.rows * meta.features * 8,
-    let yData = FileManager.default.contents(atPath: directory + "/y.u8"), yData.count == meta.rows
-else { fail("X.f64 / y.u8 do not match meta.json") }
 
-// Little-endian float64, as numpy's "<f8" writes them.
-let x: [Double] = xData.withUnsafeBytes { raw in
-    (0..<(meta.rows * meta.features)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+switch mode {
+case "build-sp500":
+    guard let out = argument("--out") else { fail(usage) }
+    let seed = UInt64(argument("--seed", default: "11") ?? "") ?? 11
+    let rate = Double(argument("--rate", default: "0.01") ?? "") ?? 0.01
+    var dataset: Dataset?
+    let elapsed = seconds { dataset = SP500Features.build(dataDirectory: directory, seed: seed, rate: rate) }
+    guard let dataset else { fail("no data set") }
+    do { try dataset.write(to: out) } catch { fail("cannot write \(out): \(error)") }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    note("built in \(String(format: "%.1f", elapsed)) s")
+    print(String(decoding: (try? encoder.encode(dataset.meta)) ?? Data(), as: UTF8.self))
+case "forest-score":
+    let dataset = Dataset.read(from: directory)
+    let split = Split(dataset)
+    let repeats = Int(argument("--repeat", default: "10") ?? "") ?? 10
+    let seed = UInt64(argument("--seed", default: "0") ?? "") ?? 0
+    guard let forest = try? IsolationForest.fit(rows: split.xTrain, featureCount: split.d, configuration: .init(treeCount: trees), seed: seed)
+    else { fail("isolation forest fit failed") }
+    var scores: [Double] = []
+    var best = Double.infinity
+    var bestCPU = Double.infinity
+    func threadCPU() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+    for _ in 0..<max(repeats, 1) {
+        let cpu = threadCPU()
+        best = min(best, seconds { scores = forest.scores(rows: split.xTest, featureCount: split.d) })
+        bestCPU = min(bestCPU, threadCPU() - cpu)
+    }
+    let rows = Double(split.testRows)
+    var report = String(format: "%.0f rows/s (best of %d; %.0f per CPU second)", rows / best, repeats, rows / bestCPU)
+    report += String(format: ", ROC-AUC %.6f", ModelMetrics.rocAUC(scores: scores, labels: split.testLabels) ?? .nan)
+    let single = (0..<min(split.testRows, 1000)).map { forest.score(Array(split.xTest[($0 * split.d)..<(($0 + 1) * split.d)])) }
+    report += ", single = batch: \(single.indices.allSatisfy { single[$0] == scores[$0] })"
+    if let path = argument("--compare"), let data = FileManager.default.contents(atPath: path), data.count == scores.count * 8 {
+        var largest = 0.0
+        var differing = 0
+        data.withUnsafeBytes { raw in
+            for i in scores.indices {
+                let saved = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)))
+                largest = max(largest, abs(saved - scores[i]))
+                differing += saved == scores[i] ? 0 : 1
+            }
+        }
+        report += ", vs \(path): \(differing) differ, largest difference \(largest)"
+    }
+    if let path = argument("--save") {
+        var bytes = Data()
+        for s in scores { withUnsafeBytes(of: s.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        try? bytes.write(to: URL(fileURLWithPath: path))
+    }
+    print(report)
+case "run":
+    let rounds = Int(argument("--rounds", default: "200") ?? "") ?? 200
+    print(runModels(Dataset.read(from: directory), name: directory, trees: trees, rounds: rounds))
+default:
+    fail(usage)
 }
-let y = [UInt8](yData)
-let d = meta.features
-let trainEnd = meta.train
-let validationEnd = meta.train + meta.validation
-let xTrain = Array(x[0..<(trainEnd * d)])
-let xValidation = Array(x[(trainEnd * d)..<(validationEnd * d)])
-let xTest = Array(x[(validationEnd * d)...])
-let yTrain = y[0..<trainEnd].map { Double($0) }
-let yValidation = y[trainEnd..<validationEnd].map { Double($0) }
-let testLabels = y[validationEnd...].map { $0 == 1 }
-let testRows = testLabels.count
-
-var result: [String: Any] = ["dataset": meta.name ?? directory, "implementation": "vigil", "test_rows": testRows]
-
-// Isolation Forest: unsupervised fit on the training rows, scores on the test rows.
-var forest: IsolationForest?
-let forestFit = seconds {
-    forest = try? IsolationForest.fit(rows: xTrain, featureCount: d, configuration: .init(treeCount: trees), seed: 0)
-}
-guard let forest else { fail("isolation forest fit failed") }
-var forestScores: [Double] = []
-let forestScore = seconds { forestScores = forest.scores(rows: xTest, featureCount: d) }
-result["isolation_forest"] = [
-    "fit_seconds": forestFit, "fit_rows_per_second": Double(trainEnd) / forestFit,
-    "score_rows_per_second": Double(testRows) / forestScore,
-    "roc_auc": ModelMetrics.rocAUC(scores: forestScores, labels: testLabels) ?? .nan,
-    "pr_auc": ModelMetrics.prAUC(scores: forestScores, labels: testLabels) ?? .nan,
-]
-
-// Gradient-boosted trees: supervised, early stopping on the validation rows, as the xgboost peer.
-var configuration = GradientBoostedTrees.Configuration()
-configuration.rounds = rounds
-var boosted: GradientBoostedTrees?
-let boostedFit = seconds {
-    boosted = try? GradientBoostedTrees.fit(
-        features: xTrain, featureCount: d, labels: yTrain, validation: (xValidation, yValidation), configuration: configuration, seed: 0)
-}
-guard let boosted else { fail("gradient-boosted trees fit failed") }
-var probabilities: [Double] = []
-let boostedPredict = seconds { probabilities = boosted.predict(rows: xTest, featureCount: d) }
-result["gradient_boosted_trees"] = [
-    "fit_seconds": boostedFit, "rounds": boosted.bestIteration + 1, "predict_rows_per_second": Double(testRows) / boostedPredict,
-    "roc_auc": ModelMetrics.rocAUC(scores: probabilities, labels: testLabels) ?? .nan,
-    "pr_auc": ModelMetrics.prAUC(scores: probabilities, labels: testLabels) ?? .nan,
-]
-
-let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-print(String(decoding: json, as: UTF8.self))
