@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "VigilStore",
             dependencies: [
-                "CPostgres", "CSQLite", "VigilConcurrency",
+                "CPostgres", "CSQLite", "VigilConcurrency", "VigilDetection",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -1,20 +1,15 @@
 import Foundation
+import VigilDetection
 
 /// Calendar arithmetic for source timestamps, without Foundation's `Calendar` on the hot path.
 ///
-/// Replay parses hundreds of thousands of `YYYY-MM-DD` dates; the civil-date algorithm below (Howard Hinnant's
+/// Replay parses hundreds of thousands of `YYYY-MM-DD` dates; `CivilDate` (Howard Hinnant's
 /// `days_from_civil`) is a handful of integer operations. US/Eastern — the time zone of every Alpha Vantage series
 /// and of the intraday CSV — is built in (US DST rules since 1987), so a static agent binary needs no tzdata for it.
 public enum MarketTime {
     /// Days since 1970-01-01 for a proleptic Gregorian date.
     public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        Int(CivilDate.daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day)))
     }
 
     /// Day of week, 0 = Sunday.
@@ -149,30 +144,13 @@ public enum MarketTime {
 
     /// ISO 8601 UTC with milliseconds (`2024-05-01T12:00:00.000Z`) for dead-letter timestamps.
     public static func iso8601(millis: Int64) -> String {
-        let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
-        let milli = Int(millis - seconds * 1000)
-        let days = Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
-        let secondOfDay = Int(seconds - Int64(days) * 86_400)
-        let (year, month, day) = civilFromDays(days)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):"
-            + "\(pad(secondOfDay % 60, 2)).\(pad(milli, 3))Z"
+        CivilDate.iso8601(milliseconds: millis, alwaysMilliseconds: true)
     }
 
     /// Inverse of `daysFromCivil`.
     static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        let (year, month, day) = CivilDate.civilFromDays(Int64(days))
+        return (Int(year), Int(month), Int(day))
     }
 }
 

@@ -145,18 +145,6 @@ enum SP500Features {
         return Dataset(meta: meta, x: x, y: y)
     }
 
-    /// `yyyy-MM-dd` of a UTC midnight in milliseconds (civil-from-days).
-    static func day(_ milliseconds: Int64) -> String {
-        let z = milliseconds / 86_400_000 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let d = dayOfYear - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yearOfEra + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(m))-\(two(d))"
-    }
+    /// `yyyy-MM-dd` of a UTC midnight in milliseconds.
+    static func day(_ milliseconds: Int64) -> String { CivilDate.isoDate(milliseconds: milliseconds) }
 }

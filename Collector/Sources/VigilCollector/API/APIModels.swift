@@ -1,4 +1,5 @@
 import Foundation
+import VigilDetection
 import VigilStore
 
 // JSON shapes of the collector API; `openapi.yaml` documents each one (a test checks that the routes agree).
@@ -224,30 +225,7 @@ public struct APIHealth: Codable, Sendable {
 /// ISO 8601 UTC times as the API writes and reads them (also used by the pilot's report).
 public enum ISOTime {
     /// `2024-03-15T14:30:00Z` (with `.123` when the time has milliseconds); civil-from-days, no formatter state.
-    public static func format(_ milliseconds: Int64) -> String {
-        let ms = ((milliseconds % 1000) + 1000) % 1000
-        let seconds = (milliseconds - ms) / 1000
-        let secondOfDay = ((seconds % 86_400) + 86_400) % 86_400
-        let days = (seconds - secondOfDay) / 86_400
-        // Howard Hinnant's days_from_civil inverse.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-        }
-        var text =
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-        if ms != 0 { text += ".\(pad(ms, 3))" }
-        return text + "Z"
-    }
+    public static func format(_ milliseconds: Int64) -> String { CivilDate.iso8601(milliseconds: milliseconds) }
 
     /// A query parameter: ISO 8601 (date or date-time) or integer milliseconds.
     static func parse(_ text: String) -> Int64? {
