@@ -206,4 +206,15 @@ extension StoredModel {
             ]
         )
     }
+
+    /// One log line per promotion that changed the champion, the same from every store.
+    func logPromotion(to logger: Logger, store: String, by: String) {
+        logger.info(
+            "Promoted model to champion.",
+            metadata: [
+                "store": "\(store)", "model.id": "\(id)", "model.kind": "\(kind)", "model.version": "\(version)",
+                "model.promoted_by": "\(by)",
+            ]
+        )
+    }
 }

@@ -196,15 +196,7 @@ extension PostgresStore {
                 throw error
             }
         }
-        if changed {
-            logger.info(
-                "Promoted model to champion.",
-                metadata: [
-                    "store": "postgres", "model.id": "\(promoted.id)", "model.kind": "\(promoted.kind)",
-                    "model.version": "\(promoted.version)", "model.promoted_by": "\(by)",
-                ]
-            )
-        }
+        if changed { promoted.logPromotion(to: logger, store: "postgres", by: by) }
         return promoted
     }
 }

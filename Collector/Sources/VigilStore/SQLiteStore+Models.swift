@@ -146,15 +146,7 @@ extension SQLiteStore {
                 throw error
             }
         }
-        if changed {
-            logger.info(
-                "Promoted model to champion.",
-                metadata: [
-                    "store": "sqlite", "model.id": "\(promoted.id)", "model.kind": "\(promoted.kind)",
-                    "model.version": "\(promoted.version)", "model.promoted_by": "\(by)",
-                ]
-            )
-        }
+        if changed { promoted.logPromotion(to: logger, store: "sqlite", by: by) }
         return promoted
     }
 }
