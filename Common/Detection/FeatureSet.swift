@@ -179,12 +179,19 @@ public enum CrossSection {
 
     /// Writes the cross-sectional features of one row given the cross-section's median return and breadth.
     public static func fill(_ row: inout [Double], median: Double, breadth: Double) {
-        let start = FeatureSet.crossSectionalStart
-        let relative = row[FeatureSet.return1] - median
-        row[start] = relative
-        row[start + 1] = breadth
-        let z = row[FeatureSet.return1Z]
-        let sigma = z != 0 ? row[FeatureSet.return1] / z : 0
-        row[start + 2] = sigma.isFinite && abs(sigma) > 1e-12 ? relative / abs(sigma) : 0
+        fill(&row, row: 0, median: median, breadth: breadth)
+    }
+
+    /// The same for row `row` of row-major `values` (`FeatureSet.count` per row).
+    public static func fill(_ values: inout [Double], row: Int, median: Double, breadth: Double) {
+        let base = row * FeatureSet.count
+        let start = base + FeatureSet.crossSectionalStart
+        let r1 = values[base + FeatureSet.return1]
+        let relative = r1 - median
+        values[start] = relative
+        values[start + 1] = breadth
+        let z = values[base + FeatureSet.return1Z]
+        let sigma = z != 0 ? r1 / z : 0
+        values[start + 2] = sigma.isFinite && abs(sigma) > 1e-12 ? relative / abs(sigma) : 0
     }
 }

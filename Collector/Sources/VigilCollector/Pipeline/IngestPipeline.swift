@@ -100,7 +100,7 @@ public final class IngestPipeline: Sendable {
         var work: [Int: PartitionWork] = [:]
         let empty = PartitionWork(
             agentID: request.agentID, scoreTier1: request.source == .ingest, detectSpan: request.source == .ingest ? context.spanContext : nil,
-            computeFeatures: tier2 != nil, trace: context.spanContext)
+            computeFeatures: tier2 != nil)
         for part in request.series {
             let index = PartitionHash.partition(of: part.symbol, count: partitions.count)
             work[index, default: empty].series.append(part)
@@ -114,7 +114,7 @@ public final class IngestPipeline: Sendable {
             throw IngestError(.throttled, "partition \(index) has \(queueLimit) requests queued", retryAfterSeconds: retryAfterSeconds)
         }
         for index in work.keys { partitions[index].depth.add(1) }
-        let results = await withTaskGroup(of: PartitionResult.self) { group in
+        let results = await withTaskGroup(of: (Int, PartitionResult).self) { group in
             for (index, item) in work {
                 let partition = partitions[index]
                 group.addTask {
@@ -123,11 +123,11 @@ public final class IngestPipeline: Sendable {
                         span.attributes["vigil.partition"] = index
                         span.attributes["vigil.bars"] = item.series.reduce(0) { $0 + $1.bars.count }
                         if item.scoreTier1 { span.attributes["vigil.detect.tier1"] = true }
-                        return await partition.process(item)
+                        return (index, await partition.process(item))
                     }
                 }
             }
-            var all: [PartitionResult] = []
+            var all: [(partition: Int, result: PartitionResult)] = []
             for await result in group { all.append(result) }
             return all
         }
@@ -136,7 +136,7 @@ public final class IngestPipeline: Sendable {
         var batch = StoredBatch(agentID: request.agentID, sequence: sequence, receivedAt: receivedAt, payload: request.payload)
         batch.bars.reserveCapacity(request.barCount)
         var tallies: [Int64: MarketTally] = [:]
-        for result in results {
+        for (_, result) in results {
             batch.bars += result.bars
             batch.detections += result.detections
             batch.alerts += result.alerts
@@ -145,7 +145,7 @@ public final class IngestPipeline: Sendable {
             }
         }
         if let tier2 {
-            let scored = await scoreTier2(results.flatMap(\.rows), tier2: tier2, context: context)
+            let scored = await scoreTier2(results.map { ($0.partition, $0.result.features) }, tier2: tier2, context: context)
             batch.detections += scored.detections
             batch.alerts += scored.alerts
         }
@@ -186,22 +186,25 @@ public final class IngestPipeline: Sendable {
 
     /// Completes the rows' cross-section, keeps them in the feature store, and has each partition score its own rows
     /// with the models in use (one snapshot of them for the whole request).
-    private func scoreTier2(_ rows: [FeatureRow], tier2: Tier2Runtime, context: ServiceContext) async -> PartitionResult {
-        guard !rows.isEmpty else { return PartitionResult() }
-        var rows = rows
-        tier2.board.complete(&rows)
-        tier2.features.append(rows)
+    private func scoreTier2(_ shares: [(partition: Int, features: FeatureBatch)], tier2: Tier2Runtime, context: ServiceContext) async
+        -> PartitionResult
+    {
+        var batches = shares.map(\.features)
+        let rowCount = batches.reduce(0) { $0 + $1.count }
+        guard rowCount > 0 else { return PartitionResult() }
+        tier2.board.complete(&batches)
+        tier2.features.append(batches)
         let active = tier2.models.active
         guard !active.isEmpty else { return PartitionResult() }
-        var byPartition: [Int: [FeatureRow]] = [:]
-        for row in rows { byPartition[PartitionHash.partition(of: row.symbol, count: partitions.count), default: []].append(row) }
+        let traceID = context.spanContext?.traceIDHex
+        let spanID = context.spanContext?.spanIDHex
         return await tracer.withSpan("collector.scorer.score", context: context, ofKind: .internal) { span in
-            span.attributes["vigil.bars"] = rows.count
+            span.attributes["vigil.bars"] = rowCount
             span.attributes["vigil.models"] = (active.champions + active.challengers).map { "\($0.kind) v\($0.version)" }.joined(separator: ",")
             let merged = await withTaskGroup(of: PartitionResult.self) { group in
-                for (index, part) in byPartition {
-                    let partition = partitions[index]
-                    group.addTask { await partition.score(part, models: active) }
+                for (share, rows) in zip(shares, batches) where !rows.isEmpty {
+                    let partition = partitions[share.partition]
+                    group.addTask { await partition.score(rows, models: active, traceID: traceID, spanID: spanID) }
                 }
                 var merged = PartitionResult()
                 for await result in group {

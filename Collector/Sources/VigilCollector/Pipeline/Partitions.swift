@@ -29,8 +29,6 @@ struct PartitionWork: Sendable {
     var detectSpan: SpanContext?
     /// Compute Tier-2 feature rows for the new bars.
     var computeFeatures = false
-    /// The request's trace, carried by the feature rows (and so by Tier-2 detections).
-    var trace: SpanContext?
 }
 
 /// What a partition returns: silver rows, the alerts its episodes raised or grew, and the market tallies.
@@ -40,7 +38,7 @@ struct PartitionResult: Sendable {
     var alerts: [StoredAlert] = []
     var tallies: [Int64: MarketTally] = [:]
     /// Tier-2 features of the new bars (per-symbol part; the pipeline adds the cross-section).
-    var rows: [FeatureRow] = []
+    var features = FeatureBatch()
 }
 
 /// The recent bars of one series (the feature window), a fixed-capacity ring.
@@ -154,6 +152,8 @@ actor Partition {
         for detection in work.detections { detectionsBySymbol[detection.symbol, default: []].append(detection) }
 
         var timestampsBySymbol: [String: (interval: Int32, timestamps: [Int64])] = [:]
+        // One scratch row for the whole request; the batch copies it into its column.
+        var row: [Double] = []
         for part in work.series {
             let key = SeriesKey(symbol: part.symbol, interval: part.intervalSeconds)
             let window: BarWindow
@@ -167,6 +167,7 @@ actor Partition {
             timestamps.reserveCapacity(timestamps.count + part.bars.count)
             var detector = work.scoreTier1 ? detectors[key] ?? SeriesDetector(config: detectorConfig) : nil
             var features = work.computeFeatures ? featureStates[key] ?? SymbolFeatureState() : nil
+            if features != nil && row.isEmpty { row = [Double](repeating: 0, count: FeatureSet.count) }
             for (barIndex, bar) in part.bars.enumerated() {
                 // Every bar is stored (a batch retried after a failed store must store all of it again), but a bar at
                 // or before the window's newest one (redelivery, overlap) must not advance the window, Tier-1 or the
@@ -183,12 +184,8 @@ actor Partition {
                 let score = detector?.update(bar)
                 if let score { tier1Score = score.anomalyScore }
                 if features != nil {
-                    var row = [Double](repeating: 0, count: FeatureSet.count)
                     features?.update(bar, tier1Score: tier1Score, into: &row)
-                    result.rows.append(
-                        FeatureRow(
-                            symbol: bar.symbol, intervalSeconds: bar.intervalSeconds, timestamp: bar.timestamp, values: row,
-                            traceID: work.trace?.traceIDHex, spanID: work.trace?.spanIDHex))
+                    result.features.append(symbol: bar.symbol, interval: bar.intervalSeconds, timestamp: bar.timestamp, values: row)
                 }
                 if let score, score.isAlert {
                     for detection in score.detections(symbol: bar.symbol, timestamp: bar.timestamp) {
@@ -233,36 +230,33 @@ actor Partition {
 
     /// Tier-2: scores this partition's rows (cross-section complete) with the champions and, in shadow, the
     /// challengers; champions' flags become tier-2 detections and episode alerts, explained by the features that
-    /// pushed the score most.
-    func score(_ rows: [FeatureRow], models: Tier2Models.Active) -> PartitionResult {
+    /// pushed the score most, and carry the trace of the request that brought the bars.
+    func score(_ rows: FeatureBatch, models: Tier2Models.Active, traceID: String?, spanID: String?) -> PartitionResult {
         var result = PartitionResult()
         guard !rows.isEmpty, !models.isEmpty else { return result }
         let started = ContinuousClock.now
-        var flat: [Double] = []
-        flat.reserveCapacity(rows.count * FeatureSet.count)
-        for row in rows { flat += row.values }
         var detectionsBySymbol: [String: [StoredDetection]] = [:]
         for (role, loaded) in models.champions.map({ ("champion", $0) }) + models.challengers.map({ ("challenger", $0) }) {
-            let scores = loaded.model.scores(flat)
+            let scores = loaded.model.scores(rows.values)
             var flags = 0
             for (i, score) in scores.enumerated() where score.isFinite && score >= loaded.threshold {
                 flags += 1
                 guard role == "champion" else { continue }
-                let row = rows[i]
-                let contributions = loaded.model.contributions(row.values)
+                let values = rows.row(i)
+                let contributions = loaded.model.contributions(values)
                 let top = contributions.indices.filter { contributions[$0].isFinite }.sorted { contributions[$0] > contributions[$1] }.prefix(3)
-                let explanation = top.map { (FeatureSet.names[$0], (row.values[$0] * 1000).rounded() / 1000) }
+                let explanation = top.map { (FeatureSet.names[$0], (values[$0] * 1000).rounded() / 1000) }
                 // Above the threshold is a warning; halfway from it to certainty, critical.
                 let severity = score >= (1 + loaded.threshold) / 2 ? "critical" : "warning"
-                detectionsBySymbol[row.symbol, default: []].append(
+                detectionsBySymbol[rows.symbols[i], default: []].append(
                     StoredDetection(
-                        symbol: row.symbol, timestamp: row.timestamp, tier: 2, detector: loaded.kind, score: score, severity: severity,
-                        anomalyScore: score, featuresJSON: FeatureJSON.encode(explanation), traceID: row.traceID, spanID: row.spanID))
+                        symbol: rows.symbols[i], timestamp: rows.timestamps[i], tier: 2, detector: loaded.kind, score: score, severity: severity,
+                        anomalyScore: score, featuresJSON: FeatureJSON.encode(explanation), traceID: traceID, spanID: spanID))
             }
             tier2Metrics.record(kind: loaded.kind, role: role, scored: rows.count, flagged: flags)
         }
         var timestamps: [String: (Int32, [Int64])] = [:]
-        for row in rows { timestamps[row.symbol, default: (row.intervalSeconds, [])].1.append(row.timestamp) }
+        for i in 0..<rows.count { timestamps[rows.symbols[i], default: (rows.intervals[i], [])].1.append(rows.timestamps[i]) }
         for symbol in timestamps.keys.sorted() {
             let detections = detectionsBySymbol[symbol] ?? []
             result.detections += detections

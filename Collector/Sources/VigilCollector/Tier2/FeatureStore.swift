@@ -7,16 +7,26 @@ import Synchronization
 import VigilDetection
 import VigilTelemetry
 
-/// One bar's Tier-2 features.
-struct FeatureRow: Sendable {
-    var symbol: String
-    var intervalSeconds: Int32
-    var timestamp: Int64
-    /// `FeatureSet.count` values, `FeatureSet.names` order.
-    var values: [Double]
-    /// The trace of the request that brought the bar (its Tier-2 detections carry it).
-    var traceID: String?
-    var spanID: String?
+/// Tier-2 feature rows, column-wise: one growing buffer per column rather than an array per bar, and the values
+/// row-major so a model scores them as they are.
+struct FeatureBatch: Sendable {
+    var symbols: [String] = []
+    var intervals: [Int32] = []
+    var timestamps: [Int64] = []
+    /// `FeatureSet.count` values per row, `FeatureSet.names` order.
+    var values: [Double] = []
+
+    var count: Int { timestamps.count }
+    var isEmpty: Bool { timestamps.isEmpty }
+
+    mutating func append(symbol: String, interval: Int32, timestamp: Int64, values row: [Double]) {
+        symbols.append(symbol)
+        intervals.append(interval)
+        timestamps.append(timestamp)
+        values.append(contentsOf: row)
+    }
+
+    func row(_ i: Int) -> [Double] { Array(values[i * FeatureSet.count..<(i + 1) * FeatureSet.count]) }
 }
 
 /// A bounded ring of the most recent feature rows across all partitions (oldest overwritten), stored column-wise.
@@ -48,22 +58,25 @@ final class FeatureStore: Sendable {
         gauge.record(0)
     }
 
-    func append(_ rows: [FeatureRow]) {
-        guard !rows.isEmpty else { return }
+    func append(_ batches: [FeatureBatch]) {
+        guard batches.contains(where: { !$0.isEmpty }) else { return }
         let width = FeatureSet.count
         let capacity = capacity
         let count = state.withLock { state -> Int in
-            for row in rows where row.values.count == width {
-                if state.timestamps.count < capacity {
-                    state.symbols.append(row.symbol)
-                    state.timestamps.append(row.timestamp)
-                    state.values.append(contentsOf: row.values)
-                } else {
-                    state.symbols[state.next] = row.symbol
-                    state.timestamps[state.next] = row.timestamp
-                    state.values.replaceSubrange(state.next * width..<(state.next + 1) * width, with: row.values)
+            for batch in batches {
+                for i in 0..<batch.count {
+                    let row = batch.values[i * width..<(i + 1) * width]
+                    if state.timestamps.count < capacity {
+                        state.symbols.append(batch.symbols[i])
+                        state.timestamps.append(batch.timestamps[i])
+                        state.values.append(contentsOf: row)
+                    } else {
+                        state.symbols[state.next] = batch.symbols[i]
+                        state.timestamps[state.next] = batch.timestamps[i]
+                        state.values.replaceSubrange(state.next * width..<(state.next + 1) * width, with: row)
+                    }
+                    state.next = (state.next + 1) % capacity
                 }
-                state.next = (state.next + 1) % capacity
             }
             return state.timestamps.count
         }
@@ -121,11 +134,15 @@ final class CrossSectionBoard: Sendable {
         self.maxTimes = max(1, maxTimes)
     }
 
-    /// Adds the rows' returns to their bar times and fills their cross-sectional features.
-    func complete(_ rows: inout [FeatureRow]) {
-        guard !rows.isEmpty else { return }
-        var groups: [Key: [Int]] = [:]
-        for (i, row) in rows.enumerated() { groups[Key(interval: row.intervalSeconds, timestamp: row.timestamp), default: []].append(i) }
+    /// Adds the batches' returns to their bar times and fills their cross-sectional features (the batches are the
+    /// partitions' shares of one request; each keeps its rows).
+    func complete(_ batches: inout [FeatureBatch]) {
+        let width = FeatureSet.count
+        var groups: [Key: [(batch: Int, row: Int)]] = [:]
+        for (b, batch) in batches.enumerated() {
+            for i in 0..<batch.count { groups[Key(interval: batch.intervals[i], timestamp: batch.timestamps[i]), default: []].append((b, i)) }
+        }
+        guard !groups.isEmpty else { return }
         let maxTimes = maxTimes
         let maxSymbols = maxSymbols
         let summaries = state.withLock { state -> [Key: (Double, Double)] in
@@ -138,7 +155,7 @@ final class CrossSectionBoard: Sendable {
                     known = []
                     state.order.append(key)
                 }
-                if known.count < maxSymbols { known += indices.map { rows[$0].values[FeatureSet.return1] } }
+                if known.count < maxSymbols { known += indices.map { batches[$0.batch].values[$0.row * width + FeatureSet.return1] } }
                 known.sort()
                 summaries[key] = CrossSection.summary(sortedReturns: known)
                 state.returns[key] = known
@@ -155,7 +172,7 @@ final class CrossSectionBoard: Sendable {
         }
         for (key, indices) in groups {
             guard let (median, breadth) = summaries[key] else { continue }
-            for i in indices { CrossSection.fill(&rows[i].values, median: median, breadth: breadth) }
+            for (b, i) in indices { CrossSection.fill(&batches[b].values, row: i, median: median, breadth: breadth) }
         }
     }
 }

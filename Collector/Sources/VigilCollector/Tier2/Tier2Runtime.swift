@@ -134,7 +134,6 @@ public final class Tier2Runtime: Sendable {
     private let running = Mutex(false)
     /// Training is CPU-bound for seconds: on its own thread, never on the executor that serves requests.
     private let pool = BlockingThreadPool(maxThreads: 1)
-    private let runCounters = Mutex<[String: Counter]>([:])
 
     init(configuration: Tier2Section, store: any BatchStore, tracer: VigilTracer, logger: Logger) {
         self.configuration = configuration
@@ -146,13 +145,7 @@ public final class Tier2Runtime: Sendable {
     }
 
     private func countRun(trigger: String, outcome: String) {
-        let key = trigger + "/" + outcome
-        runCounters.withLock { counters in
-            let counter =
-                counters[key] ?? Counter(label: MetricName.collectorTrainingRuns, dimensions: [("trigger", trigger), ("outcome", outcome)])
-            counters[key] = counter
-            return counter
-        }.increment()
+        Counter(label: MetricName.collectorTrainingRuns, dimensions: [("trigger", trigger), ("outcome", outcome)]).increment()
     }
 
     /// One training run. `trigger` is `schedule` or `api`; `actor` who asked (kept as the models' `createdBy`).
@@ -243,29 +236,24 @@ public final class Tier2Runtime: Sendable {
         }
         let windows = try await loadLabels()
         // Row labels: a bar inside a positive window is positive; false-positive feedback only confirms the default.
-        var bySymbol: [String: [LabelWindow]] = [:]
-        for window in windows where window.positive { bySymbol[window.symbol, default: []].append(window) }
+        // Each (row, window) match is found once; the label counts of the splits below are read from it.
+        let positives = windows.filter(\.positive)
+        var bySymbol: [String: [Int]] = [:]
+        for (w, window) in positives.enumerated() { bySymbol[window.symbol, default: []].append(w) }
         var labels = [Bool](repeating: false, count: n)
-        var windowHit: [String: Set<Int>] = [:]
+        var matches: [(row: Int, window: Int)] = []
         for i in 0..<n {
-            guard let candidates = bySymbol[snapshot.symbols[i]] else { continue }
-            for (w, window) in candidates.enumerated() where snapshot.timestamps[i] >= window.start && snapshot.timestamps[i] <= window.end {
+            for w in bySymbol[snapshot.symbols[i]] ?? []
+            where snapshot.timestamps[i] >= positives[w].start && snapshot.timestamps[i] <= positives[w].end {
                 labels[i] = true
-                windowHit[snapshot.symbols[i], default: []].insert(w)
+                matches.append((i, w))
             }
         }
+        /// Distinct positive windows with a bar among `range`'s rows (`matches` is in row order).
         func positiveWindows(_ range: Range<Int>) -> Int {
-            var seen = Set<String>()
-            for i in range where labels[i] {
-                for (w, window) in (bySymbol[snapshot.symbols[i]] ?? []).enumerated()
-                where snapshot.timestamps[i] >= window.start && snapshot.timestamps[i] <= window.end {
-                    seen.insert("\(snapshot.symbols[i])#\(w)")
-                }
-            }
-            return seen.count
+            Set(matches.lazy.filter { range.contains($0.row) }.map(\.window)).count
         }
-        var outcome = TrainingOutcome(
-            trigger: trigger, rows: n, positiveLabels: windowHit.values.reduce(0) { $0 + $1.count }, trainedFrom: first, trainedTo: last)
+        var outcome = TrainingOutcome(trigger: trigger, rows: n, positiveLabels: positiveWindows(0..<n), trainedFrom: first, trainedTo: last)
         span.attributes["vigil.training.rows"] = n
         span.attributes["vigil.training.labels"] = outcome.positiveLabels
         let width = FeatureSet.count
