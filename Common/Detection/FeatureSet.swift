@@ -50,6 +50,9 @@ public struct SymbolFeatureState: Sendable {
     private var logVolumes = InlineArray<21, Double>(repeating: 0)
     private var volumes = InlineArray<21, Double>(repeating: 0)
     private var ranges = InlineArray<21, Double>(repeating: 0)
+    /// Each bar's one-bar log return as computed when it arrived, so the windows below read them instead of taking
+    /// twenty logarithms per bar again (the oldest entry, a first bar's, is never among the `count - 1` read).
+    private var returns = InlineArray<21, Double>(repeating: 0)
     private var head = 0
     public private(set) var count = 0
     /// σ of this symbol's previous returns as of the last update (what `relative_return_z` divides by).
@@ -57,30 +60,30 @@ public struct SymbolFeatureState: Sendable {
 
     public init() {}
 
-    private func back(_ ring: InlineArray<21, Double>, _ k: Int) -> Double {
-        ring[(head - 1 - k + 2 * Self.depth) % Self.depth]
-    }
+    /// Ring index of the bar `k` bars before the newest stored one (the rings are indexed in place: passing an
+    /// `InlineArray` to a helper would copy all of it on every read).
+    private func slot(_ k: Int) -> Int { (head - 1 - k + 2 * Self.depth) % Self.depth }
 
     /// The per-symbol features of `bar` (the first `FeatureSet.crossSectionalStart` entries of a row, written into
     /// `row`), then remembers the bar.
     public mutating func update(_ bar: Bar, tier1Score: Double, into row: inout [Double]) {
         func logRatio(_ a: Double, _ b: Double) -> Double { a > 0 && b > 0 ? vLog(a / b) : 0 }
-        let previousClose = count > 0 ? back(closes, 0) : bar.open
+        let previousClose = count > 0 ? closes[slot(0)] : bar.open
         let r1 = logRatio(bar.close, previousClose)
         row[0] = r1
-        row[1] = logRatio(bar.close, count >= 5 ? back(closes, 4) : (count > 0 ? back(closes, count - 1) : bar.open))
-        row[2] = logRatio(bar.close, count >= 20 ? back(closes, 19) : (count > 0 ? back(closes, count - 1) : bar.open))
+        row[1] = logRatio(bar.close, count >= 5 ? closes[slot(4)] : (count > 0 ? closes[slot(count - 1)] : bar.open))
+        row[2] = logRatio(bar.close, count >= 20 ? closes[slot(19)] : (count > 0 ? closes[slot(count - 1)] : bar.open))
         let n = min(count, 20)
         var volumeSum = 0.0
         var logVolumeSum = 0.0
         var logVolumeSquares = 0.0
         var rangeSum = 0.0
         for k in 0..<n {
-            volumeSum += back(volumes, k)
-            let lv = back(logVolumes, k)
+            volumeSum += volumes[slot(k)]
+            let lv = logVolumes[slot(k)]
             logVolumeSum += lv
             logVolumeSquares += lv * lv
-            rangeSum += back(ranges, k)
+            rangeSum += ranges[slot(k)]
         }
         row[3] = n > 0 && volumeSum > 0 ? bar.volume / (volumeSum / Double(n)) : 1
         let range = bar.close > 0 ? (bar.high - bar.low) / bar.close : 0
@@ -96,7 +99,7 @@ public struct SymbolFeatureState: Sendable {
         var recent5Count = 1
         if count >= 2 {
             for k in 0..<min(count - 1, 20) {
-                let r = logRatio(back(closes, k), back(closes, k + 1))
+                let r = returns[slot(k)]
                 if k < 19 {
                     previousSum += r
                     previousSquares += r * r
@@ -126,22 +129,23 @@ public struct SymbolFeatureState: Sendable {
         row[11] = n >= 5 ? z(logVolume - logVolumeSum / Double(n), std(logVolumeSum, logVolumeSquares, n)) : 0
         row[12] = n > 0 && rangeSum > 0 ? range / (rangeSum / Double(n)) : 1
         row[13] = recent5Count >= 3 ? z(std(recent5Sum, recent5Squares, recent5Count), sigma) : 0
-        row[14] = z(logRatio(bar.close, count >= 3 ? back(closes, 2) : (count > 0 ? back(closes, count - 1) : bar.open)), sigma * 3.0.squareRoot())
+        row[14] = z(logRatio(bar.close, count >= 3 ? closes[slot(2)] : (count > 0 ? closes[slot(count - 1)] : bar.open)), sigma * 3.0.squareRoot())
         var run = r1 == 0 ? 0 : 1
         if r1 != 0 && count >= 2 {
             for k in 0..<min(count - 1, 4) {
-                let r = logRatio(back(closes, k), back(closes, k + 1))
+                let r = returns[slot(k)]
                 guard (r > 0) == (r1 > 0), r != 0 else { break }
                 run += 1
             }
         }
         row[15] = r1 < 0 ? -Double(run) : Double(run)
-        let recentVolume = bar.volume + (count > 0 ? back(volumes, 0) : bar.volume) + (count > 1 ? back(volumes, 1) : bar.volume)
+        let recentVolume = bar.volume + (count > 0 ? volumes[slot(0)] : bar.volume) + (count > 1 ? volumes[slot(1)] : bar.volume)
         let older = min(max(count - 2, 0), 19)
         var olderSum = 0.0
-        for k in 0..<older { olderSum += back(volumes, k + 2) }
+        for k in 0..<older { olderSum += volumes[slot(k + 2)] }
         row[16] = older > 0 && olderSum > 0 ? (recentVolume / 3) / (olderSum / Double(older)) : 1
         closes[head] = bar.close
+        returns[head] = r1
         volumes[head] = bar.volume
         logVolumes[head] = logVolume
         ranges[head] = range
