@@ -94,17 +94,12 @@ public struct SyntheticMarket: Sendable {
     }
 
     struct ActiveAnomaly: Sendable {
-        var kind: AnomalyKind
+        var shape: AnomalyShape
         /// Bars of the anomaly still to come, including the current one.
         var remaining: Int
-        var duration: Int
         var step: Int = 0
-        /// Signed size in σ units (fixed at the start).
-        var size: Double
         /// σ per bar at the start (anomaly sizes are relative to it).
         var sigma: Double
-        var volumeMultiplier: Double
-        var recoveryBars: Int = 0
     }
 
     static let garchAlpha = 0.08
@@ -206,76 +201,18 @@ public struct SyntheticMarket: Sendable {
     mutating func startAnomaly(symbol: String, state s: SymbolState, timestamp: Int64) -> ActiveAnomaly {
         let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
         let sigma = (s.variance + s.beta * s.beta * marketVariance).squareRoot()
-        let sign: Double = rng.nextUnit() < 0.5 ? -1 : 1
-        var a: ActiveAnomaly
-        switch kind {
-        case .priceSpike:
-            a = ActiveAnomaly(
-                kind: kind, remaining: 2, duration: 2, size: sign * rng.uniform(6, 10), sigma: sigma, volumeMultiplier: rng.uniform(2, 4))
-        case .gap:
-            a = ActiveAnomaly(
-                kind: kind, remaining: 1, duration: 1, size: sign * rng.uniform(5, 9), sigma: sigma, volumeMultiplier: rng.uniform(2, 5))
-        case .levelShift:
-            let d = 3 + Int(rng.next() % 3)
-            a = ActiveAnomaly(kind: kind, remaining: d, duration: d, size: sign * rng.uniform(6, 9), sigma: sigma, volumeMultiplier: 1.5)
-        case .volumeSurge:
-            let d = 1 + Int(rng.next() % 2)
-            a = ActiveAnomaly(kind: kind, remaining: d, duration: d, size: 0, sigma: sigma, volumeMultiplier: rng.uniform(5, 12))
-        case .volatilityBurst:
-            let d = 5 + Int(rng.next() % 6)
-            a = ActiveAnomaly(kind: kind, remaining: d, duration: d, size: rng.uniform(3, 5), sigma: sigma, volumeMultiplier: 1.8)
-        case .flashCrash:
-            let k = 1 + Int(rng.next() % 3)
-            a = ActiveAnomaly(
-                kind: kind, remaining: 1 + k, duration: 1 + k, size: -rng.uniform(8, 14), sigma: sigma, volumeMultiplier: rng.uniform(4, 8))
-            a.recoveryBars = k
-        }
-        let end = timestamp + Int64(a.duration - 1) * Int64(intervalSeconds) * 1_000
+        let shape = AnomalyShape.draw(kind, rng: &rng)
+        let end = timestamp + Int64(shape.duration - 1) * Int64(intervalSeconds) * 1_000
         labels.append(AnomalyLabel(symbol: symbol, kind: kind, startTimestamp: timestamp, endTimestamp: end))
-        return a
+        return ActiveAnomaly(shape: shape, remaining: shape.duration, sigma: sigma)
     }
 
     mutating func makeBar(
         _ s: inout SymbolState, symbol: String, timestamp: Int64, marketGap: Double, marketDay: Double, marketStd: Double
     ) -> Bar {
-        var idioScale = 1.0
-        var extraGap = 0.0
-        var extraDay = 0.0
-        var extraLow = 0.0
-        var volumeMultiplier = 1.0
+        var effect = AnomalyShape.Effect()
         if var a = s.anomaly {
-            let unit = a.sigma
-            switch a.kind {
-            case .priceSpike:
-                if a.step == 0 {
-                    extraDay = a.size * unit
-                    volumeMultiplier = a.volumeMultiplier
-                } else {
-                    extraGap = -a.size * unit * 0.5
-                    extraDay = -a.size * unit * 0.5
-                    volumeMultiplier = 0.5 * (1 + a.volumeMultiplier)
-                }
-            case .gap:
-                extraGap = a.size * unit
-                volumeMultiplier = a.volumeMultiplier
-            case .levelShift:
-                extraDay = a.size * unit / Double(a.duration)
-                volumeMultiplier = a.volumeMultiplier
-            case .volumeSurge:
-                volumeMultiplier = a.volumeMultiplier
-            case .volatilityBurst:
-                idioScale = a.size
-                volumeMultiplier = a.volumeMultiplier
-            case .flashCrash:
-                if a.step == 0 {
-                    extraDay = a.size * unit
-                    extraLow = a.size * unit * 0.4
-                    volumeMultiplier = a.volumeMultiplier
-                } else {
-                    extraDay = -a.size * unit / Double(a.recoveryBars)
-                    volumeMultiplier = 0.5 * (1 + a.volumeMultiplier)
-                }
-            }
+            effect = a.shape.effect(step: a.step, sigma: a.sigma)
             a.step += 1
             a.remaining -= 1
             if a.remaining <= 0 {
@@ -285,6 +222,11 @@ public struct SyntheticMarket: Sendable {
                 s.anomaly = a
             }
         }
+        let idioScale = effect.volatilityScale
+        let extraGap = effect.extraGap
+        let extraDay = effect.extraDay
+        let extraLow = effect.extraLow
+        let volumeMultiplier = effect.volumeMultiplier
 
         let idioVol = s.variance.squareRoot() * idioScale
         let eGap = idioVol * 0.5 * rng.nextFatTailed()

@@ -36,6 +36,34 @@ import VigilWire
         }
     }
 
+    @Test func episodeThresholdCountsAnomaliesFoundAndFlaggedBars() throws {
+        // Anomaly 0 has two bars (0.9, 0.5), anomaly 1 one bar (0.4); normal rows at 0.8 and 0.3.
+        let rows: [EpisodeThreshold.Row] = [
+            .init(score: 0.9, window: 0, weight: 1), .init(score: 0.5, window: 0, weight: 1), .init(score: 0.4, window: 1, weight: 1),
+            .init(score: 0.8, window: nil, weight: 1), .init(score: 0.3, window: nil, weight: 1),
+        ]
+        // ≥ 0.9: P 1, R 1/2 → 2/3; ≥ 0.8: P 1/2, R 1/2; ≥ 0.5: P 2/3, R 1/2; ≥ 0.4: P 3/4, R 1 → 6/7 (best).
+        let best = try #require(EpisodeThreshold.best(rows, windowWeights: [1, 1]))
+        #expect(best.threshold == 0.4 && abs(best.f1 - 6.0 / 7.0) < 1e-12)
+        // A normal row weighing 0 (just after an anomaly) changes nothing; a heavy false alarm moves the cut up.
+        var weighted = rows
+        weighted[3].weight = 0
+        #expect(EpisodeThreshold.best(weighted, windowWeights: [1, 1])?.threshold == 0.4)
+        weighted[3].weight = 1
+        weighted[4].weight = 0
+        weighted.append(.init(score: 0.45, window: nil, weight: 10))
+        #expect(EpisodeThreshold.best(weighted, windowWeights: [1, 1])?.threshold == 0.9)
+        #expect(EpisodeThreshold.best(rows.filter { $0.window == nil }, windowWeights: []) == nil)
+    }
+
+    @Test func crossSectionBoardMergesSortedRuns() {
+        for (left, right) in [([1.0, 4, 9], [2.0, 3, 10]), ([], [1.0]), ([5.0], [1.0, 2]), ([1.0, 2], [3.0])] {
+            var values = left + right
+            CrossSectionBoard.mergeSorted(&values, at: left.count)
+            #expect(values == (left + right).sorted())
+        }
+    }
+
     @Test func bestF1ThresholdAndHeldOutMetrics() throws {
         let scores = [0.9, 0.8, 0.7, 0.4, 0.3, 0.2]
         let labels = [true, true, false, true, false, false]
@@ -101,6 +129,8 @@ import VigilWire
             config.tier2.labelsPath = labelsPath
             config.tier2.minTrainingRows = 2_000
             config.tier2.minLabels = 10
+            // Fewer injected anomalies than the default keep a debug build's training short.
+            config.tier2.injectPerSymbol = 10
         }
         defer { Task { await collector.stop() } }
         let json = [("Content-Type", "application/json")]
@@ -117,6 +147,9 @@ import VigilWire
         let run = try #require(try JSONSerialization.jsonObject(with: Data(first.body)) as? [String: Any])
         #expect(run["rows"] as? Int == Self.symbols * 300)
         #expect((run["positive_labels"] as? Int ?? 0) >= 10)
+        // Anomalies were injected into the stored bars: up to 10 per symbol, the rest replayed market-wide or refused
+        // where a labelled anomaly sits.
+        #expect((1...(Self.symbols * 10)).contains(run["injected_anomalies"] as? Int ?? 0), "\(run)")
         let registered = run["registered"] as? [[String: Any]] ?? []
         #expect(Set(registered.compactMap { $0["kind"] as? String }) == ["isolation_forest", "gradient_boosted_trees"], "\(run)")
         #expect(registered.allSatisfy { $0["status"] as? String == "champion" && ($0["created_by"] as? String)?.contains("test-suite") == true })
@@ -139,6 +172,26 @@ import VigilWire
         #expect(!alerts.isEmpty)
         #expect(alerts.allSatisfy { alert in FeatureSet.names.contains { (alert["explanation"] as? String ?? "").contains($0) } })
         #expect(alerts.allSatisfy { ($0["trace_id"] as? String)?.count == 32 })
+
+        // Every bar of the second half carries its live scores: the champions' and the agent's Tier-1 score.
+        let secondHalf = "from=\(1_600_000_000_000 + 300 * 86_400_000)"
+        var scored: [[String: Any]] = []
+        var cursor: String?
+        repeat {
+            let page = try await collector.json("/v1/scores?\(secondHalf)&limit=5000" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            scored += page["items"] as? [[String: Any]] ?? []
+            cursor = page["next_cursor"] as? String
+        } while cursor != nil
+        #expect(scored.count == Self.symbols * 300)
+        #expect(scored.allSatisfy { (($0["scores"] as? [String: Double]) ?? [:]).keys.sorted() == ModelKind.all.sorted() })
+        let oneSymbol = (try await collector.json("/v1/scores?symbol=SYN001&\(secondHalf)&limit=10000"))["items"] as? [[String: Any]] ?? []
+        #expect(oneSymbol.count == 300 && oneSymbol.allSatisfy { $0["symbol"] as? String == "SYN001" })
+        // Flags are the scores at or above the champion's threshold: every tier-2 event's bar scored that high.
+        let flaggedBars = Set(events.compactMap { e in (e["symbol"] as? String).map { "\($0)@\(e["time"] ?? "")" } })
+        let scoredBars = Set(scored.map { "\($0["symbol"] ?? "")@\($0["time"] ?? "")" })
+        #expect(flaggedBars.isSubset(of: scoredBars))
+        #expect(try await collector.get("/v1/scores?cursor=nonsense").status == 400)
+        #expect(try await collector.get("/v1/scores?from=2020-01-02&to=2020-01-01").status == 400)
 
         // A second run: challengers (shadow), champions unchanged.
         try writeLabels(before: Int64.max)

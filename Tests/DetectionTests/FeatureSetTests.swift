@@ -26,7 +26,7 @@ import VigilDetection
         #expect(abs(row[5] - log(1.02)) < 1e-12)
         #expect(abs(row[6]) < 1e-9)  // constant returns: no volatility
         #expect(row[7] == 0.7)
-        #expect(FeatureSet.names.count == FeatureSet.count && FeatureSet.version == 2)
+        #expect(FeatureSet.names.count == FeatureSet.count && FeatureSet.version == 3)
     }
 
     @Test func featuresAreCausal() {
@@ -94,5 +94,44 @@ import VigilDetection
         var rows = [row]
         CrossSection.complete(&rows)
         #expect(rows[0][index("relative_return")] == 0 && rows[0][index("relative_return_z")] == 0)
+    }
+
+    @Test func driftIsMeasuredAgainstTheVolatilityBeforeTheRamp() {
+        var state = SymbolFeatureState()
+        var row = [Double](repeating: 0, count: FeatureSet.count)
+        // Alternating ±1 % returns, then three +2 % bars (a ramp no single bar of which is extreme).
+        var closes: [Double] = [100]
+        for i in 0..<21 { closes.append(closes[closes.count - 1] * (i % 2 == 0 ? 1.01 : 0.99)) }
+        for _ in 0..<3 { closes.append(closes[closes.count - 1] * 1.02) }
+        for (i, close) in closes.enumerated() { state.update(bar(i, close: close), tier1Score: 0, into: &row) }
+        let returns = zip(closes.dropFirst(), closes).map { log($0 / $1) }
+        // σ of the returns before the ramp: the 18 alternating ones the 20-return window holds besides the ramp.
+        let before = Array(returns.dropLast(3).suffix(18))
+        let mean = before.reduce(0, +) / Double(before.count)
+        let sigma = (before.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(before.count - 1)).squareRoot()
+        let index = { (name: String) in FeatureSet.names.firstIndex(of: name) ?? -1 }
+        #expect(abs(row[index("drift_3_z")] - 3 * log(1.02) / (sigma * 3.0.squareRoot())) < 1e-9)
+        // The ramp's own returns inflate the ordinary σ: return_3_z is smaller than the drift.
+        #expect(row[index("return_3_z")] < row[index("drift_3_z")])
+    }
+
+    @Test func marketRelativeFeaturesSubtractTheCrossSectionalMedian() {
+        let gapZ = FeatureSet.names.firstIndex(of: "gap_z") ?? -1
+        let volumeZ = FeatureSet.names.firstIndex(of: "volume_z") ?? -1
+        var rows = [(1.0, 4.0), (2.0, 5.0), (9.0, 6.0)].map { g, v -> [Double] in
+            var row = [Double](repeating: 0, count: FeatureSet.count)
+            row[gapZ] = g
+            row[volumeZ] = v
+            return row
+        }
+        CrossSection.complete(&rows)
+        let relativeGap = FeatureSet.names.firstIndex(of: "relative_gap_z") ?? -1
+        let relativeVolume = FeatureSet.names.firstIndex(of: "relative_volume_z") ?? -1
+        #expect(rows.map { $0[relativeGap] } == [-1, 0, 7])
+        #expect(rows.map { $0[relativeVolume] } == [-1, 0, 1])
+        // A move every symbol shares leaves nothing relative.
+        var same = [[Double]](repeating: rows[2], count: 5)
+        CrossSection.complete(&same)
+        #expect(same.allSatisfy { $0[relativeGap] == 0 && $0[relativeVolume] == 0 })
     }
 }

@@ -285,6 +285,33 @@ public struct APIModelList: Codable, Sendable {
     public var items: [APIModel]
 }
 
+/// One bar as Tier-2 saw it (`GET /v1/scores`): its Tier-1 score and the champions' live scores.
+public struct APIScore: Codable, Sendable {
+    public var symbol: String
+    public var intervalSeconds: Int32
+    public var time: String
+    public var timestampMs: Int64
+    public var tier1Score: Double
+    /// Per model kind; a kind without a champion when the bar arrived is absent.
+    public var scores: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case symbol, time, scores
+        case intervalSeconds = "interval_seconds", timestampMs = "timestamp_ms", tier1Score = "tier1_score"
+    }
+
+    init(_ row: FeatureStore.ScoredRow) {
+        symbol = row.symbol
+        intervalSeconds = row.interval
+        time = ISOTime.format(row.timestamp)
+        timestampMs = row.timestamp
+        tier1Score = row.tier1Score
+        var scores: [String: Double] = [:]
+        for (kind, value) in zip(ModelKind.all, row.scores) where value.isFinite { scores[kind] = value }
+        self.scores = scores
+    }
+}
+
 /// `POST /v1/models/train` answer: what the run registered and promoted.
 public struct APITrainingRun: Codable, Sendable {
     public struct Promotion: Codable, Sendable {
@@ -301,6 +328,8 @@ public struct APITrainingRun: Codable, Sendable {
     public var trigger: String
     public var rows: Int
     public var positiveLabels: Int
+    /// Anomalies the trainer injected into the stored bars of the training part.
+    public var injectedAnomalies: Int
     public var trainedFrom: String
     public var trainedTo: String
     public var seconds: Double
@@ -311,12 +340,14 @@ public struct APITrainingRun: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case trigger, rows, seconds, registered, promotions, notes
         case positiveLabels = "positive_labels", trainedFrom = "trained_from", trainedTo = "trained_to"
+        case injectedAnomalies = "injected_anomalies"
     }
 
     init(_ o: TrainingOutcome) {
         trigger = o.trigger
         rows = o.rows
         positiveLabels = o.positiveLabels
+        injectedAnomalies = o.injectedAnomalies
         trainedFrom = ISOTime.format(o.trainedFrom)
         trainedTo = ISOTime.format(o.trainedTo)
         seconds = o.seconds

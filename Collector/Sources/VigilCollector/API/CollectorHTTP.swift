@@ -55,7 +55,8 @@ public final class CollectorHTTP: Sendable {
     public static let routes: [(method: String, path: String)] = [
         ("POST", "/v1/batches"), ("POST", "/v1/ingest"), ("GET", "/v1/events"), ("GET", "/v1/alerts"), ("GET", "/v1/alerts/{id}"),
         ("POST", "/v1/alerts/{id}/feedback"), ("GET", "/v1/bars"), ("GET", "/v1/stats"), ("GET", "/metrics"), ("GET", "/healthz"),
-        ("GET", "/readyz"), ("GET", "/openapi.yaml"), ("GET", "/v1/models"), ("POST", "/v1/models/train"), ("POST", "/v1/models/{id}/promote"),
+        ("GET", "/readyz"), ("GET", "/openapi.yaml"), ("GET", "/v1/models"), ("GET", "/v1/scores"), ("POST", "/v1/models/train"),
+        ("POST", "/v1/models/{id}/promote"),
     ]
 
     public func makeRouter() -> Router<BasicRequestContext> {
@@ -82,6 +83,7 @@ public final class CollectorHTTP: Sendable {
         }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/v1/models") { request, _ in await self.query("models", request, cached: false) { try await self.models(request) } }
+        router.get("/v1/scores") { request, _ in await self.query("scores", request, cached: false) { try self.scores(request) } }
         router.post("/v1/models/train") { request, _ in await self.train(request) }
         router.post("/v1/models/{id}/promote") { request, context in await self.promote(request, id: context.parameters.get("id")) }
         router.get("/openapi.yaml") { _, _ in Self.response(200, contentType: "application/yaml", Array(OpenAPIDocument.yaml.utf8)) }
@@ -350,6 +352,25 @@ public final class CollectorHTTP: Sendable {
                 return Self.errorResponse(IngestError(.storeFailure, "\(error)", retryAfterSeconds: server.retryAfterSeconds))
             }
         }
+    }
+
+    /// The feature store's rows with the champions' live scores (memory only: the newest `tier2.feature_store_rows`).
+    private func scores(_ request: Request) throws -> [UInt8] {
+        guard let tier2 = pipeline.tier2 else { throw IngestError(.conflict, "Tier-2 is disabled (tier2.enabled: false)") }
+        let q = request.uri.queryParameters
+        let from = try Self.time(request, "from") ?? Int64.min / 2
+        let to = try Self.time(request, "to") ?? Int64.max / 2
+        guard from < to else { throw IngestError(.badRequest, "from must be before to") }
+        var cursor: (Int64, String)?
+        if let text = q.get("cursor") {
+            let parts = text.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let ms = Int64(parts[0]) else { throw IngestError(.badRequest, "cursor is not one this API handed out") }
+            cursor = (ms, String(parts[1]))
+        }
+        let limit = try Self.limit(request)
+        let rows = tier2.features.scored(symbol: q.get("symbol").map { String($0) }, from: from, to: to, after: cursor, limit: limit)
+        let next = rows.count == limit ? rows.last.map { "\($0.timestamp):\($0.symbol)" } : nil
+        return try Self.json(APIPage(items: rows.map { APIScore($0) }, nextCursor: next))
     }
 
     private func models(_ request: Request) async throws -> [UInt8] {

@@ -30,8 +30,17 @@ public struct Tier2Section: Codable, Sendable, Equatable {
     /// Labelled injected anomalies (`symbol,kind,start_timestamp,end_timestamp`, the synthetic market's labels file);
     /// read at every run. Empty: analyst feedback only.
     public var labelsPath = ""
-    /// Without labels the forest flags this share of the training rows.
+    /// Without labels the forest flags this share of the training rows; also the share of anomalous rows the boosted
+    /// trees' decision threshold is calibrated for when it is picked on injected anomalies.
     public var contamination = 0.005
+    /// Labelled anomalies the trainer injects into each symbol's stored bars for the boosted trees (the catalogue of
+    /// `AnomalyShape`, sized by each symbol's own σ); 0 = learn from the labels file and feedback only.
+    public var injectPerSymbol = 60
+    /// Share of those shocks replayed as market-wide moves and labelled normal (a move every symbol shares is one
+    /// market-wide alert, not an anomaly of each symbol).
+    public var injectMarketWideShare = 0.5
+    /// Symbols whose bars are read for injection per run (spread evenly over the symbols in the feature store).
+    public var injectMaxSymbols = 2_000
     public var forestTrees = 100
     public var forestSampleSize = 256
     /// Boosted trees: the main XGBoost-named parameters (the rest keep `GradientBoostedTrees.Configuration`'s defaults).
@@ -46,7 +55,8 @@ public struct Tier2Section: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case enabled, featureStoreRows, trainIntervalSeconds, minTrainingRows, minLabels, promotionMetric, promotionMargin
-        case holdoutFraction, labelsPath, contamination, forestTrees, forestSampleSize, boostedRounds, boostedMaxDepth,
+        case holdoutFraction, labelsPath, contamination, injectPerSymbol, injectMarketWideShare, injectMaxSymbols, forestTrees, forestSampleSize,
+            boostedRounds, boostedMaxDepth,
             boostedLearningRate, boostedEarlyStoppingRounds, seed
     }
 
@@ -63,6 +73,9 @@ public struct Tier2Section: Codable, Sendable, Equatable {
         holdoutFraction = try c.value(.holdoutFraction, or: d.holdoutFraction)
         labelsPath = try c.value(.labelsPath, or: d.labelsPath)
         contamination = try c.value(.contamination, or: d.contamination)
+        injectPerSymbol = try c.value(.injectPerSymbol, or: d.injectPerSymbol)
+        injectMarketWideShare = try c.value(.injectMarketWideShare, or: d.injectMarketWideShare)
+        injectMaxSymbols = try c.value(.injectMaxSymbols, or: d.injectMaxSymbols)
         forestTrees = try c.value(.forestTrees, or: d.forestTrees)
         forestSampleSize = try c.value(.forestSampleSize, or: d.forestSampleSize)
         boostedRounds = try c.value(.boostedRounds, or: d.boostedRounds)
@@ -99,6 +112,9 @@ public struct Tier2Section: Codable, Sendable, Equatable {
         check(promotionMargin >= 0 && promotionMargin < 1, "promotion_margin", "must be in 0..<1")
         check(holdoutFraction >= 0.05 && holdoutFraction <= 0.8, "holdout_fraction", "must be in 0.05...0.8")
         check(contamination > 0 && contamination < 0.5, "contamination", "must be in 0..<0.5")
+        check((0...10_000).contains(injectPerSymbol), "inject_per_symbol", "must be 0...10000")
+        check(injectMarketWideShare >= 0 && injectMarketWideShare < 1, "inject_market_wide_share", "must be in 0..<1")
+        check((1...1_000_000).contains(injectMaxSymbols), "inject_max_symbols", "must be 1...1000000")
         check((1...10_000).contains(forestTrees), "forest_trees", "must be 1...10000")
         check((2...100_000).contains(forestSampleSize), "forest_sample_size", "must be 2...100000")
         problems += boostedTrees.validate().map { ConfigProblem(path: "tier2", message: "boosted trees: " + $0) }

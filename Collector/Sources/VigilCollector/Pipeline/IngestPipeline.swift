@@ -193,26 +193,31 @@ public final class IngestPipeline: Sendable {
         let rowCount = batches.reduce(0) { $0 + $1.count }
         guard rowCount > 0 else { return PartitionResult() }
         tier2.board.complete(&batches)
-        tier2.features.append(batches)
         let active = tier2.models.active
-        guard !active.isEmpty else { return PartitionResult() }
+        guard !active.isEmpty else {
+            tier2.features.append(batches)
+            return PartitionResult()
+        }
         let traceID = context.spanContext?.traceIDHex
         let spanID = context.spanContext?.spanIDHex
         return await tracer.withSpan("collector.scorer.score", context: context, ofKind: .internal) { span in
             span.attributes["vigil.bars"] = rowCount
             span.attributes["vigil.models"] = (active.champions + active.challengers).map { "\($0.kind) v\($0.version)" }.joined(separator: ",")
-            let merged = await withTaskGroup(of: PartitionResult.self) { group in
-                for (share, rows) in zip(shares, batches) where !rows.isEmpty {
+            let merged = await withTaskGroup(of: (Int, PartitionResult).self) { group in
+                for (k, (share, rows)) in zip(shares, batches).enumerated() where !rows.isEmpty {
                     let partition = partitions[share.partition]
-                    group.addTask { await partition.score(rows, models: active, traceID: traceID, spanID: spanID) }
+                    group.addTask { (k, await partition.score(rows, models: active, traceID: traceID, spanID: spanID)) }
                 }
                 var merged = PartitionResult()
-                for await result in group {
+                for await (k, result) in group {
                     merged.detections += result.detections
                     merged.alerts += result.alerts
+                    batches[k] = result.features
                 }
                 return merged
             }
+            // Kept with the champions' scores, after scoring.
+            tier2.features.append(batches)
             span.attributes["vigil.detections"] = merged.detections.count
             return merged
         }

@@ -233,11 +233,17 @@ actor Partition {
     /// pushed the score most, and carry the trace of the request that brought the bars.
     func score(_ rows: FeatureBatch, models: Tier2Models.Active, traceID: String?, spanID: String?) -> PartitionResult {
         var result = PartitionResult()
+        result.features = rows
         guard !rows.isEmpty, !models.isEmpty else { return result }
+        let kinds = ModelKind.all.count
         let started = ContinuousClock.now
         var detectionsBySymbol: [String: [StoredDetection]] = [:]
         for (role, loaded) in models.champions.map({ ("champion", $0) }) + models.challengers.map({ ("challenger", $0) }) {
             let scores = loaded.model.scores(rows.values)
+            // The champions' scores stay with the rows (the feature store keeps them for `GET /v1/scores`).
+            if role == "champion", let column = ModelKind.all.firstIndex(of: loaded.kind) {
+                for i in scores.indices { result.features.scores[i * kinds + column] = scores[i] }
+            }
             var flags = 0
             for (i, score) in scores.enumerated() where score.isFinite && score >= loaded.threshold {
                 flags += 1

@@ -86,7 +86,9 @@ public struct CollectorRuntime: Sendable {
                 version: CollectorVersion.string, maxQueueSpans: config.tracing.maxQueueSpans, maxBatchSpans: config.tracing.maxExportBatchSpans,
                 interval: .milliseconds(config.tracing.exportIntervalMilliseconds), timeoutSeconds: config.tracing.exportTimeoutSeconds,
                 logger: logger)
-        let tier2 = config.tier2.enabled ? Tier2Runtime(configuration: config.tier2, store: store, tracer: tracer, logger: logger) : nil
+        let tier2 =
+            config.tier2.enabled
+            ? Tier2Runtime(configuration: config.tier2, detectorConfig: config.detection, store: store, tracer: tracer, logger: logger) : nil
         do {
             try await tier2?.models.reload(from: store)
         } catch {

@@ -15,6 +15,8 @@ struct FeatureBatch: Sendable {
     var timestamps: [Int64] = []
     /// `FeatureSet.count` values per row, `FeatureSet.names` order.
     var values: [Double] = []
+    /// The champions' live scores, `ModelKind.all` order per row (NaN: no champion of that kind scored the row).
+    var scores: [Double] = []
 
     var count: Int { timestamps.count }
     var isEmpty: Bool { timestamps.isEmpty }
@@ -24,6 +26,7 @@ struct FeatureBatch: Sendable {
         intervals.append(interval)
         timestamps.append(timestamp)
         values.append(contentsOf: row)
+        for _ in ModelKind.all { scores.append(.nan) }
     }
 
     func row(_ i: Int) -> [Double] { Array(values[i * FeatureSet.count..<(i + 1) * FeatureSet.count]) }
@@ -36,6 +39,7 @@ struct FeatureBatch: Sendable {
 final class FeatureStore: Sendable {
     struct Snapshot: Sendable {
         var symbols: [String] = []
+        var intervals: [Int32] = []
         var timestamps: [Int64] = []
         /// Row-major, `FeatureSet.count` per row.
         var values: [Double] = []
@@ -44,8 +48,10 @@ final class FeatureStore: Sendable {
 
     private struct State {
         var symbols: [String] = []
+        var intervals: [Int32] = []
         var timestamps: [Int64] = []
         var values: [Double] = []
+        var scores: [Double] = []
         var next = 0
     }
 
@@ -61,19 +67,25 @@ final class FeatureStore: Sendable {
     func append(_ batches: [FeatureBatch]) {
         guard batches.contains(where: { !$0.isEmpty }) else { return }
         let width = FeatureSet.count
+        let kinds = ModelKind.all.count
         let capacity = capacity
         let count = state.withLock { state -> Int in
             for batch in batches {
                 for i in 0..<batch.count {
                     let row = batch.values[i * width..<(i + 1) * width]
+                    let scores = batch.scores[i * kinds..<(i + 1) * kinds]
                     if state.timestamps.count < capacity {
                         state.symbols.append(batch.symbols[i])
+                        state.intervals.append(batch.intervals[i])
                         state.timestamps.append(batch.timestamps[i])
                         state.values.append(contentsOf: row)
+                        state.scores.append(contentsOf: scores)
                     } else {
                         state.symbols[state.next] = batch.symbols[i]
+                        state.intervals[state.next] = batch.intervals[i]
                         state.timestamps[state.next] = batch.timestamps[i]
                         state.values.replaceSubrange(state.next * width..<(state.next + 1) * width, with: row)
+                        state.scores.replaceSubrange(state.next * kinds..<(state.next + 1) * kinds, with: scores)
                     }
                     state.next = (state.next + 1) % capacity
                 }
@@ -85,10 +97,44 @@ final class FeatureStore: Sendable {
 
     var count: Int { state.withLock { $0.timestamps.count } }
 
+    /// One row's live scores, for `GET /v1/scores`.
+    struct ScoredRow: Sendable {
+        var symbol: String
+        var interval: Int32
+        var timestamp: Int64
+        var tier1Score: Double
+        /// `ModelKind.all` order; NaN where no champion of the kind scored the row.
+        var scores: [Double]
+    }
+
+    /// Rows with `from ≤ time < to` (and `symbol`, when given) after `cursor` (time, symbol) in (time, symbol) order:
+    /// what the champions made of each bar when it arrived. Memory only: as far back as the store's capacity reaches.
+    func scored(symbol: String?, from: Int64, to: Int64, after cursor: (Int64, String)?, limit: Int) -> [ScoredRow] {
+        let width = FeatureSet.count
+        let kinds = ModelKind.all.count
+        return state.withLock { state in
+            var matching: [Int] = []
+            for i in state.timestamps.indices {
+                let t = state.timestamps[i]
+                guard t >= from, t < to, symbol == nil || state.symbols[i] == symbol else { continue }
+                if let (ct, cs) = cursor, (t, state.symbols[i]) <= (ct, cs) { continue }
+                matching.append(i)
+            }
+            matching.sort {
+                (state.timestamps[$0], state.symbols[$0], state.intervals[$0]) < (state.timestamps[$1], state.symbols[$1], state.intervals[$1])
+            }
+            return matching.prefix(limit).map { i in
+                ScoredRow(
+                    symbol: state.symbols[i], interval: state.intervals[i], timestamp: state.timestamps[i], tier1Score: state.values[i * width + 7],
+                    scores: Array(state.scores[i * kinds..<(i + 1) * kinds]))
+            }
+        }
+    }
+
     /// Every row, ordered by bar time (ties in arrival order).
     func snapshot() -> Snapshot {
         let width = FeatureSet.count
-        let (symbols, timestamps, values, next) = state.withLock { ($0.symbols, $0.timestamps, $0.values, $0.next) }
+        let (symbols, intervals, timestamps, values, next) = state.withLock { ($0.symbols, $0.intervals, $0.timestamps, $0.values, $0.next) }
         let n = timestamps.count
         // Arrival order first (the ring starts at `next` once full), then a stable sort by bar time.
         let start = n == capacity ? next : 0
@@ -99,10 +145,12 @@ final class FeatureStore: Sendable {
         }.map(\.element)
         var snapshot = Snapshot()
         snapshot.symbols.reserveCapacity(n)
+        snapshot.intervals.reserveCapacity(n)
         snapshot.timestamps.reserveCapacity(n)
         snapshot.values.reserveCapacity(n * width)
         for i in order {
             snapshot.symbols.append(symbols[i])
+            snapshot.intervals.append(intervals[i])
             snapshot.timestamps.append(timestamps[i])
             snapshot.values.append(contentsOf: values[i * width..<(i + 1) * width])
         }
@@ -110,10 +158,10 @@ final class FeatureStore: Sendable {
     }
 }
 
-/// The market's cross-section per bar time, across requests and partitions: the one-bar returns of every symbol seen
-/// at that time so far. A row's cross-sectional features use the returns known when its request arrives (its own
-/// request's included), so they never wait for stragglers; with one batch per bar time (one agent) they are exact.
-/// At most `maxTimes` bar times are remembered (the oldest are forgotten).
+/// The market's cross-section per bar time, across requests and partitions: the one-bar returns (and the other
+/// `MarketSummary.columns`) of every symbol seen at that time so far. A row's cross-sectional features use what is
+/// known when its request arrives (its own request's included), so they never wait for stragglers; with one batch per
+/// bar time (one agent) they are exact. At most `maxTimes` bar times are remembered (the oldest are forgotten).
 final class CrossSectionBoard: Sendable {
     private struct Key: Hashable {
         var interval: Int32
@@ -121,7 +169,8 @@ final class CrossSectionBoard: Sendable {
     }
 
     private struct State {
-        var returns: [Key: [Double]] = [:]
+        /// Per bar time, one sorted array per summary column.
+        var columns: [Key: [[Double]]] = [:]
         var order: [Key] = []
         var head = 0
     }
@@ -134,7 +183,7 @@ final class CrossSectionBoard: Sendable {
         self.maxTimes = max(1, maxTimes)
     }
 
-    /// Adds the batches' returns to their bar times and fills their cross-sectional features (the batches are the
+    /// Adds the batches' values to their bar times and fills their cross-sectional features (the batches are the
     /// partitions' shares of one request; each keeps its rows).
     func complete(_ batches: inout [FeatureBatch]) {
         let width = FeatureSet.count
@@ -145,23 +194,32 @@ final class CrossSectionBoard: Sendable {
         guard !groups.isEmpty else { return }
         let maxTimes = maxTimes
         let maxSymbols = maxSymbols
-        let summaries = state.withLock { state -> [Key: (Double, Double)] in
-            var summaries: [Key: (Double, Double)] = [:]
+        let columns = MarketSummary.columns
+        let summaries = state.withLock { state -> [Key: MarketSummary] in
+            var summaries: [Key: MarketSummary] = [:]
             for (key, indices) in groups {
-                var known: [Double]
-                if let existing = state.returns.removeValue(forKey: key) {
+                var known: [[Double]]
+                if let existing = state.columns.removeValue(forKey: key) {
                     known = existing
                 } else {
-                    known = []
+                    known = [[Double]](repeating: [], count: columns.count)
                     state.order.append(key)
                 }
-                if known.count < maxSymbols { known += indices.map { batches[$0.batch].values[$0.row * width + FeatureSet.return1] } }
-                known.sort()
-                summaries[key] = CrossSection.summary(sortedReturns: known)
-                state.returns[key] = known
+                if known[0].count < maxSymbols {
+                    for (c, column) in columns.enumerated() {
+                        let old = known[c].count
+                        known[c] += indices.map { batches[$0.batch].values[$0.row * width + column] }
+                        // The known part is sorted already: sort the new values and merge (the market arrives one
+                        // request at a time, so re-sorting everything per request would be quadratic in requests).
+                        known[c][old...].sort()
+                        Self.mergeSorted(&known[c], at: old)
+                    }
+                }
+                summaries[key] = CrossSection.summary(sortedColumns: known)
+                state.columns[key] = known
             }
             while state.order.count - state.head > maxTimes {
-                state.returns.removeValue(forKey: state.order[state.head])
+                state.columns.removeValue(forKey: state.order[state.head])
                 state.head += 1
             }
             if state.head > 4 * maxTimes {
@@ -171,8 +229,27 @@ final class CrossSectionBoard: Sendable {
             return summaries
         }
         for (key, indices) in groups {
-            guard let (median, breadth) = summaries[key] else { continue }
-            for (b, i) in indices { CrossSection.fill(&batches[b].values, row: i, median: median, breadth: breadth) }
+            guard let market = summaries[key] else { continue }
+            for (b, i) in indices { CrossSection.fill(&batches[b].values, row: i, market: market) }
+        }
+    }
+
+    /// Merges the sorted runs `values[..<middle]` and `values[middle...]` in place (one buffer of the second run).
+    static func mergeSorted(_ values: inout [Double], at middle: Int) {
+        guard middle > 0, middle < values.count, values[middle - 1] > values[middle] else { return }
+        let right = Array(values[middle...])
+        var i = middle - 1
+        var j = right.count - 1
+        var k = values.count - 1
+        while j >= 0 {
+            if i >= 0 && values[i] > right[j] {
+                values[k] = values[i]
+                i -= 1
+            } else {
+                values[k] = right[j]
+                j -= 1
+            }
+            k -= 1
         }
     }
 }

@@ -43,6 +43,8 @@ public struct TrainingOutcome: Sendable {
     public var rows: Int
     /// Positive label windows (injected anomalies + true-positive feedback) that fall in the rows' time range.
     public var positiveLabels: Int
+    /// Anomalies injected into the stored bars of the training part.
+    public var injectedAnomalies = 0
     public var trainedFrom: Int64
     public var trainedTo: Int64
     public var registered: [StoredModel] = []
@@ -131,12 +133,15 @@ public final class Tier2Runtime: Sendable {
     let store: any BatchStore
     let tracer: VigilTracer
     let logger: Logger
+    /// The Tier-1 detectors' settings, replayed over injected anomalies (their scores are a feature).
+    let detectorConfig: DetectorConfig
     private let running = Mutex(false)
     /// Training is CPU-bound for seconds: on its own thread, never on the executor that serves requests.
-    private let pool = BlockingThreadPool(maxThreads: 1)
+    let pool = BlockingThreadPool(maxThreads: 1)
 
-    init(configuration: Tier2Section, store: any BatchStore, tracer: VigilTracer, logger: Logger) {
+    init(configuration: Tier2Section, detectorConfig: DetectorConfig = DetectorConfig(), store: any BatchStore, tracer: VigilTracer, logger: Logger) {
         self.configuration = configuration
+        self.detectorConfig = detectorConfig
         self.features = FeatureStore(capacity: configuration.featureStoreRows)
         self.models = Tier2Models(logger: logger)
         self.store = store
@@ -242,13 +247,21 @@ public final class Tier2Runtime: Sendable {
         for (w, window) in positives.enumerated() { bySymbol[window.symbol, default: []].append(w) }
         var labels = [Bool](repeating: false, count: n)
         var matches: [(row: Int, window: Int)] = []
+        /// Rows just after a positive window (within two bars): neither counted for nor against a threshold.
+        var afterWindow = [Bool](repeating: false, count: n)
         for i in 0..<n {
-            for w in bySymbol[snapshot.symbols[i]] ?? []
-            where snapshot.timestamps[i] >= positives[w].start && snapshot.timestamps[i] <= positives[w].end {
-                labels[i] = true
-                matches.append((i, w))
+            let t = snapshot.timestamps[i]
+            for w in bySymbol[snapshot.symbols[i]] ?? [] {
+                if t >= positives[w].start && t <= positives[w].end {
+                    labels[i] = true
+                    matches.append((i, w))
+                } else if t > positives[w].end && t <= positives[w].end + 2_000 * Int64(snapshot.intervals[i]) {
+                    afterWindow[i] = true
+                }
             }
         }
+        var avoid: [String: [ClosedRange<Int64>]] = [:]
+        for window in windows where window.start <= window.end { avoid[window.symbol, default: []].append(window.start...window.end) }
         /// Distinct positive windows with a bar among `range`'s rows (`matches` is in row order).
         func positiveWindows(_ range: Range<Int>) -> Int {
             Set(matches.lazy.filter { range.contains($0.row) }.map(\.window)).count
@@ -302,6 +315,36 @@ public final class Tier2Runtime: Sendable {
         let champions = models.active.champions
         var versionSeed = configuration.seed &+ UInt64(truncatingIfNeeded: outcome.rows)
 
+        // Labelled anomalies injected into the stored bars: many per symbol in the training part, and in the calibration
+        // part enough to pick a threshold (weighted down to the `contamination` share of rows there).
+        let perSymbol = configuration.injectPerSymbol
+        let calibrationShare = Double(calibrationRange.count) / Double(max(trainRange.count, 1))
+        let injectedTrain = try await injected(
+            snapshot: snapshot, range: trainRange, avoid: avoid, perSymbol: perSymbol, seed: versionSeed &+ 101)
+        let injectedCalibration = try await injected(
+            snapshot: snapshot, range: calibrationRange, avoid: avoid,
+            perSymbol: perSymbol > 0 ? max(4, Int((Double(perSymbol) * calibrationShare).rounded(.up))) : 0, seed: versionSeed &+ 202)
+        outcome.injectedAnomalies = injectedTrain.anomalies
+        span.attributes["vigil.training.injected_anomalies"] = injectedTrain.anomalies
+        let calibrationIndex = naturalWindowIndex(matches: matches, range: calibrationRange)
+        func calibrationThreshold(_ model: Tier2Model) -> Double? {
+            let natural = model.scores(rows(calibrationRange))
+            let injectedScores = model.scores(injectedCalibration.rows.values)
+            let injectedPositives = injectedCalibration.rows.labels.filter { $0 }.count
+            let weight =
+                injectedPositives > 0 ? min(1, configuration.contamination * Double(calibrationRange.count) / Double(injectedPositives)) : 0
+            var thresholdRows: [EpisodeThreshold.Row] = []
+            for (k, i) in calibrationRange.enumerated() {
+                thresholdRows.append(.init(score: natural[k], window: calibrationIndex.windowOfRow[i], weight: afterWindow[i] && !labels[i] ? 0 : 1))
+            }
+            let offset = calibrationIndex.count
+            for (k, window) in injectedCalibration.windows.enumerated() {
+                thresholdRows.append(.init(score: injectedScores[k], window: window.map { $0 + offset }, weight: weight))
+            }
+            let windowWeights = [Double](repeating: 1, count: offset) + [Double](repeating: weight, count: injectedCalibration.anomalies)
+            return EpisodeThreshold.best(thresholdRows, windowWeights: windowWeights)?.threshold
+        }
+
         for kind in ModelKind.all {
             let kindStarted = ContinuousClock.now
             let childSpan = tracer.startSpan("collector.trainer.fit", context: span.context, ofKind: .internal)
@@ -322,8 +365,7 @@ public final class Tier2Runtime: Sendable {
                     try IsolationForest.fit(rows: trainX, featureCount: width, configuration: forestConfiguration, seed: seed)
                 }
                 model = .forest(forest)
-                let calibrationScores = model.scores(calibrationX)
-                if let best = HeldOut.bestF1Threshold(scores: calibrationScores, labels: calibrationY) {
+                if let best = calibrationThreshold(model) {
                     threshold = best
                 } else {
                     // Unsupervised: flag the `contamination` share of the training rows.
@@ -335,22 +377,27 @@ public final class Tier2Runtime: Sendable {
                     "contamination": configuration.contamination, "seed": Double(seed),
                 ]
             } else {
-                let calibrationPositives = calibrationY.contains(true)
-                guard trainLabels >= configuration.minLabels, calibrationPositives, testLabels > 0 else {
+                let calibrationPositives = calibrationY.contains(true) || injectedCalibration.anomalies > 0
+                let enoughLabels = trainLabels >= configuration.minLabels || injectedTrain.anomalies >= configuration.minLabels
+                guard enoughLabels, calibrationPositives else {
                     outcome.notes[kind] =
-                        "not trained: \(trainLabels) labelled anomalies in the training part (\(configuration.minLabels) needed), "
-                        + "calibration positives \(calibrationPositives), \(testLabels) in the test part"
+                        "not trained: \(trainLabels) labelled and \(injectedTrain.anomalies) injected anomalies in the training part "
+                        + "(\(configuration.minLabels) needed), calibration positives \(calibrationPositives)"
                     continue
                 }
                 let boostedConfiguration = configuration.boostedTrees
-                let y = trainY.map { $0 ? 1.0 : 0.0 }
-                let validation = (features: calibrationX, labels: calibrationY.map { $0 ? 1.0 : 0.0 })
+                let x = trainX + injectedTrain.rows.values
+                let y = (trainY + injectedTrain.rows.labels).map { $0 ? 1.0 : 0.0 }
+                let validation = (
+                    features: calibrationX + injectedCalibration.rows.values,
+                    labels: (calibrationY + injectedCalibration.rows.labels).map { $0 ? 1.0 : 0.0 }
+                )
                 let trees = try await pool.run {
                     try GradientBoostedTrees.fit(
-                        features: trainX, featureCount: width, labels: y, validation: validation, configuration: boostedConfiguration, seed: seed)
+                        features: x, featureCount: width, labels: y, validation: validation, configuration: boostedConfiguration, seed: seed)
                 }
                 model = .boosted(trees)
-                threshold = HeldOut.bestF1Threshold(scores: model.scores(calibrationX), labels: calibrationY) ?? 0.5
+                threshold = calibrationThreshold(model) ?? 0.5
                 parameters = [
                     "rounds": Double(configuration.boostedRounds), "max_depth": Double(configuration.boostedMaxDepth),
                     "learning_rate": configuration.boostedLearningRate, "early_stopping_rounds": Double(configuration.boostedEarlyStoppingRounds),
@@ -361,6 +408,8 @@ public final class Tier2Runtime: Sendable {
             metrics["train_rows"] = Double(trainRange.count)
             metrics["train_labels"] = Double(trainLabels)
             metrics["test_labels"] = Double(testLabels)
+            metrics["injected_anomalies"] = Double(injectedTrain.anomalies)
+            metrics["injected_market_wide"] = Double(injectedTrain.rows.marketWide)
             let champion = champions.first { $0.kind == kind }
             // Bootstrap: the first model of a kind becomes champion at once, but only when it was measured on labels.
             let bootstrap = champion == nil && testLabels >= 1 && trainLabels + testLabels >= configuration.minLabels
@@ -387,6 +436,18 @@ public final class Tier2Runtime: Sendable {
         }
         try await models.reload(from: store)
         return outcome
+    }
+
+    /// Natural label windows with rows in `range`, numbered from 0, and each row's window.
+    private func naturalWindowIndex(matches: [(row: Int, window: Int)], range: Range<Int>) -> (windowOfRow: [Int: Int], count: Int) {
+        var numbers: [Int: Int] = [:]
+        var windowOfRow: [Int: Int] = [:]
+        for match in matches where range.contains(match.row) {
+            let number = numbers[match.window] ?? numbers.count
+            numbers[match.window] = number
+            windowOfRow[match.row] = number
+        }
+        return (windowOfRow, numbers.count)
     }
 
     /// A manual promotion (`POST /v1/models/{id}/promote`).

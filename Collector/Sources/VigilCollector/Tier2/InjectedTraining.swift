@@ -1,0 +1,136 @@
+// Vigil collector Tier-2: labelled anomalies injected into the stored bars, so the boosted trees learn the catalogue
+// of anomaly shapes from thousands of examples instead of the few dozen an analyst or a labels file provides.
+
+import VigilDetection
+import VigilStore
+
+/// Injected rows for one time slice of the feature store, with how much each row counts when a threshold is picked.
+struct InjectedSet {
+    var rows = InjectedRows()
+    /// Per row: the injected anomaly it belongs to (positives) or nil (negatives).
+    var windows: [Int?] = []
+    var anomalies = 0
+}
+
+extension Tier2Runtime {
+    /// Injects `perSymbol` anomalies into each symbol's stored bars at the times of the rows `range` of `snapshot` (at
+    /// most `tier2.inject_max_symbols` series, spread over the symbols), clear of `avoid` (labelled windows per
+    /// symbol). The bars before the range are replayed as history (warm-up), never injected into. Market summaries and
+    /// the Tier-1 scores of the clean bars come from the snapshot's own rows.
+    func injected(
+        snapshot: FeatureStore.Snapshot, range: Range<Int>, avoid: [String: [ClosedRange<Int64>]], perSymbol: Int, seed: UInt64
+    ) async throws -> InjectedSet {
+        guard perSymbol > 0, !range.isEmpty else { return InjectedSet() }
+        let injectFrom = snapshot.timestamps[range.lowerBound]
+        let range = 0..<range.upperBound
+        let width = FeatureSet.count
+        let cs = FeatureSet.crossSectionalStart
+        struct SeriesKey: Hashable, Comparable {
+            var symbol: String
+            var interval: Int32
+            static func < (a: Self, b: Self) -> Bool { (a.symbol, a.interval) < (b.symbol, b.interval) }
+        }
+        var markets: [Int32: [Int64: MarketSummary]] = [:]
+        var tier1: [SeriesKey: [Int64: Double]] = [:]
+        for i in range {
+            let base = i * width
+            let v = snapshot.values
+            let key = SeriesKey(symbol: snapshot.symbols[i], interval: snapshot.intervals[i])
+            tier1[key, default: [:]][snapshot.timestamps[i]] = v[base + 7]
+            if markets[key.interval]?[snapshot.timestamps[i]] == nil {
+                // The row holds its feature and its market-relative value: their difference is the market's median.
+                let medians = FeatureSet.relativeColumns.enumerated().map { k, column in v[base + column] - v[base + cs + 3 + k] }
+                markets[key.interval, default: [:]][snapshot.timestamps[i]] = MarketSummary(
+                    median: v[base + FeatureSet.return1] - v[base + cs], breadth: v[base + cs + 1], medians: medians)
+            }
+        }
+        let from = snapshot.timestamps[range.lowerBound]
+        let to = snapshot.timestamps[range.upperBound - 1]
+        let keys = tier1.keys.sorted()
+        let step = max(1, keys.count / max(1, configuration.injectMaxSymbols))
+        var series: [(key: SeriesKey, bars: [Bar], scores: [Double])] = []
+        for key in stride(from: 0, to: keys.count, by: step).map({ keys[$0] }) {
+            guard let scores = tier1[key] else { continue }
+            let stored = try await store.bars(symbol: key.symbol, from: from, to: to + 1, limit: scores.count + 16)
+            // Only the bars that have feature rows: their Tier-1 scores are known and the replay matches the store.
+            let bars = stored.filter { $0.intervalSeconds == key.interval && scores[$0.timestamp] != nil }.map {
+                Bar(
+                    symbol: $0.symbol, timestamp: $0.timestamp, intervalSeconds: $0.intervalSeconds, open: $0.open, high: $0.high, low: $0.low,
+                    close: $0.close, volume: $0.volume)
+            }
+            series.append((key, bars, bars.map { scores[$0.timestamp] ?? 0 }))
+        }
+        let detectorConfig = detectorConfig
+        let share = configuration.injectMarketWideShare
+        let (allSeries, allMarkets) = (series, markets)
+        return try await pool.run {
+            var set = InjectedSet()
+            var rng = SeededGenerator(seed: seed)
+            for s in allSeries {
+                let before = set.rows.count
+                AnomalyInjector.inject(
+                    into: &set.rows, series: s.bars, tier1Scores: s.scores, count: perSymbol, from: injectFrom, detectorConfig: detectorConfig,
+                    crossSection: allMarkets[s.key.interval] ?? [:], avoid: avoid[s.key.symbol] ?? [], marketWideShare: share, rng: &rng)
+                // Number the positives of each injection (an injection's positive rows are consecutive).
+                var anomaly = set.anomalies
+                var previousPositive = false
+                for r in before..<set.rows.count {
+                    if set.rows.labels[r] {
+                        if !previousPositive { anomaly += 1 }
+                        set.windows.append(anomaly - 1)
+                    } else {
+                        set.windows.append(nil)
+                    }
+                    previousPositive = set.rows.labels[r]
+                }
+                set.anomalies = anomaly
+            }
+            return set
+        }
+    }
+}
+
+/// The decision threshold that maximises F1 as operators meet it — an anomaly counts as found when any of its bars is
+/// flagged, precision is over flagged bars — with weighted rows (injected anomalies weigh what makes their share of
+/// the rows `contamination`, so the threshold suits the real anomaly rate rather than the injected one).
+enum EpisodeThreshold {
+    struct Row {
+        var score: Double
+        /// The anomaly (window) the row belongs to, or nil for a normal row.
+        var window: Int?
+        var weight: Double
+    }
+
+    /// - Parameter windowWeights: each window's weight in the recall (its rows' weight).
+    static func best(_ rows: [Row], windowWeights: [Double]) -> (threshold: Double, f1: Double)? {
+        let totalWindows = windowWeights.reduce(0, +)
+        guard totalWindows > 0 else { return nil }
+        let order = rows.indices.filter { rows[$0].score.isFinite && rows[$0].weight > 0 }.sorted { rows[$0].score > rows[$1].score }
+        var found = [Bool](repeating: false, count: windowWeights.count)
+        var foundWeight = 0.0
+        var truePositive = 0.0
+        var flagged = 0.0
+        var best: (threshold: Double, f1: Double) = (1, -1)
+        var i = 0
+        while i < order.count {
+            let value = rows[order[i]].score
+            while i < order.count && rows[order[i]].score == value {
+                let row = rows[order[i]]
+                flagged += row.weight
+                if let w = row.window {
+                    truePositive += row.weight
+                    if !found[w] {
+                        found[w] = true
+                        foundWeight += windowWeights[w]
+                    }
+                }
+                i += 1
+            }
+            let precision = truePositive / flagged
+            let recall = foundWeight / totalWindows
+            let f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+            if f1 > best.f1 { best = (value, f1) }
+        }
+        return best.f1 >= 0 ? best : nil
+    }
+}
