@@ -46,7 +46,7 @@ struct Pilot: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON on stdout.")
     var json = false
 
-    @Option(help: "Write alerts.csv and detections.csv into this directory.")
+    @Option(help: "Write alerts.csv, detections.csv and (synthetic market) scores.csv into this directory, for `vigil evaluate`.")
     var export: String?
 
     @Flag(help: "Leave the collector running (API, /metrics) after the report; stop with Ctrl-C.")
@@ -170,7 +170,10 @@ struct Pilot: AsyncParsableCommand {
         }
         if let export {
             try report.export(to: export)
-            FileHandle.standardError.write(Data("exported alerts.csv and detections.csv to \(export)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "exported alerts.csv, detections.csv\(report.allScores.isEmpty ? "" : " and scores.csv") to \(export) (score them with `vigil evaluate --input \(export) --labels ...`)\n"
+                        .utf8))
         }
         if keepRunning {
             FileHandle.standardError.write(

@@ -103,14 +103,34 @@ struct PilotReport: Encodable {
         var from: String
         var tier1: Scores
         var tier2: Scores
+        /// Per Tier-2 model; the boosted trees' row is the system's verdict (Tier-1 scores are among its features).
         var byModel: [String: Scores]
         /// A bar flagged by either tier.
         var either: Scores
+        /// Ranking quality of each score over the half's bars (`tier1`, then each model kind).
+        var auc: [String: ScoreQuality] = [:]
+    }
+
+    struct ScoreQuality: Encodable {
+        var rocAUC: Double?
+        var prAUC: Double?
+        var bars: Int
+    }
+
+    /// `GET /v1/scores` rows as `vigil evaluate`'s score table (`tier1`, then the model kinds).
+    static func scoreTable(_ scores: [APIScore]) -> EvaluationReport.ScoreTable {
+        EvaluationReport.ScoreTable(
+            columns: ["tier1"] + ModelKind.all,
+            rows: scores.map { s in
+                EvaluationReport.ScoreTable.Row(
+                    symbol: s.symbol, timestamp: s.timestampMs, values: [s.tier1Score] + ModelKind.all.map { s.scores[$0] })
+            })
     }
 
     // Kept for --export, not part of the JSON report.
     var allAlerts: [APIAlert] = []
     var allEvents: [APIEvent] = []
+    var allScores: [APIScore] = []
 
     enum CodingKeys: String, CodingKey {
         case source, store, agents, symbols, bars, detections, alerts, precision, recall, f1, events
@@ -144,39 +164,33 @@ struct PilotReport: Encodable {
         report.allAlerts = alerts
         report.allEvents = events
 
-        // Labelled anomalies (synthetic market): precision/recall/F1 overall, per tier and per kind.
+        // Labelled anomalies (synthetic market): `vigil evaluate`'s rules over what the collector stored and scored.
         if let labelsPath, let text = try? String(contentsOfFile: labelsPath, encoding: .utf8) {
             let labels = text.split(separator: "\n").dropFirst().compactMap { AnomalyLabel(csvLine: $0) }
             let tolerance: Int64 = 2 * 86_400_000
-            func flagged(_ tier: Int32?) -> [FlaggedBar] {
-                events.filter { tier == nil || $0.tier == tier }.map { FlaggedBar(symbol: $0.symbol, timestamp: $0.timestampMs) }
+            let detections = events.map {
+                EvaluationReport.Detection(symbol: $0.symbol, timestamp: $0.timestampMs, tier: Int($0.tier), detector: $0.detector)
             }
-            let overall = LabelEvaluation(labels: labels, flagged: flagged(nil), tolerance: tolerance)
-            report.precision = overall.overall.precision
-            report.recall = overall.overall.recall
-            report.f1 = overall.overall.f1
-            var byTier: [String: Scores] = [:]
-            for tier in Set(events.map(\.tier)).sorted() {
-                byTier["tier\(tier)"] = Scores(LabelEvaluation(labels: labels, flagged: flagged(tier), tolerance: tolerance).overall)
-            }
-            report.byTier = byTier
-            report.byKind = Dictionary(uniqueKeysWithValues: overall.perKind.map { ($0.key.rawValue, Scores($0.value)) })
-            // The second half: labels that start there, flags on its bars, per tier and per model.
+            let scores = try await api.all("/v1/scores", as: APIScore.self)
+            report.allScores = scores
+            let table = PilotReport.scoreTable(scores)
+            let whole = EvaluationReport(labels: labels, detections: detections, scores: table, tolerance: tolerance)
+            report.precision = whole.overall.precision
+            report.recall = whole.overall.recall
+            report.f1 = whole.overall.f1
+            report.byTier = Dictionary(
+                uniqueKeysWithValues: whole.perTier.filter { $0.value.truePositiveBars + Int($0.value.falsePositiveBars) > 0 }.map {
+                    ("tier\($0.key)", Scores($0.value))
+                })
+            report.byKind = Dictionary(uniqueKeysWithValues: whole.perKind.map { ($0.key.rawValue, Scores($0.value)) })
+            // The second half: labels that start there, flags and scores of its bars.
             if let split = splitTimestamp {
-                let liveLabels = labels.filter { $0.startTimestamp >= split }
-                func score(_ keep: (APIEvent) -> Bool) -> Scores {
-                    let flagged = events.filter { $0.timestampMs >= split && $0.symbol != "ALL" && keep($0) }
-                    return Scores(
-                        LabelEvaluation(
-                            labels: liveLabels, flagged: flagged.map { FlaggedBar(symbol: $0.symbol, timestamp: $0.timestampMs) },
-                            tolerance: tolerance
-                        ).overall)
-                }
-                var byModel: [String: Scores] = [:]
-                for detector in Set(events.filter { $0.tier == 2 }.map(\.detector)) { byModel[detector] = score { $0.detector == detector } }
+                let live = EvaluationReport(labels: labels, detections: detections, scores: table, tolerance: tolerance, from: split)
+                var auc: [String: ScoreQuality] = [:]
+                for q in live.scoreQuality ?? [] { auc[q.column] = ScoreQuality(rocAUC: q.rocAUC, prAUC: q.prAUC, bars: q.bars) }
                 report.live = LiveScores(
-                    from: ISOTime.format(split), tier1: score { $0.tier == 1 }, tier2: score { $0.tier == 2 }, byModel: byModel,
-                    either: score { _ in true })
+                    from: ISOTime.format(split), tier1: Scores(live.perTier[1] ?? .init()), tier2: Scores(live.perTier[2] ?? .init()),
+                    byModel: live.perDetector.mapValues { Scores($0) }, either: Scores(live.overall), auc: auc)
             }
         }
         report.training = training
@@ -236,17 +250,24 @@ struct PilotReport: Encodable {
         if let live {
             lines.append("  second half     (from \(live.from.prefix(10)), scored live by the champions the first half trained)")
             let rows =
-                [("tier 1", live.tier1), ("tier 2", live.tier2)] + live.byModel.sorted { $0.key < $1.key }.map { ("  " + $0.key, $0.value) }
-                + [("either tier", live.either)]
-            for (name, s) in rows {
+                [("tier 1 (edge)", live.tier1, "tier1"), ("tier 2 (any model)", live.tier2, "")]
+                + live.byModel.sorted { $0.key < $1.key }.map { ("  " + $0.key, $0.value, $0.key) }
+                + [("either tier", live.either, "")]
+            for (name, s, column) in rows {
+                let auc = live.auc[column].map { "  ROC-AUC \(pct($0.rocAUC))  PR-AUC \(pct($0.prAUC))" } ?? ""
                 lines.append(
-                    "    \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(s.detected)/\(s.labels) found  precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))"
+                    "    \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(s.detected)/\(s.labels) found  precision \(pct(s.precision))  recall \(pct(s.recall))  F1 \(pct(s.f1))\(auc)"
+                )
+            }
+            if let verdict = live.byModel[ModelKind.boostedTrees] {
+                lines.append(
+                    "    Tier-1 + Tier-2 verdict: F1 \(pct(verdict.f1)) (the boosted trees decide, with the agents' Tier-1 scores among their features)"
                 )
             }
         }
         for (index, run) in training.enumerated() {
             lines.append(
-                "  training \(index + 1)      \(run.rows.grouped) feature rows, \(run.positiveLabels) labelled anomalies, \(String(format: "%.1f", run.seconds)) s → "
+                "  training \(index + 1)      \(run.rows.grouped) feature rows, \(run.positiveLabels) labelled + \(run.injectedAnomalies.grouped) injected anomalies, \(String(format: "%.1f", run.seconds)) s → "
                     + (run.registered.isEmpty
                         ? "nothing registered" : run.registered.map { "\($0.kind) v\($0.version) \($0.status)" }.joined(separator: ", ")))
             for (key, note) in run.notes.sorted(by: { $0.key < $1.key }) { lines.append("    \(key): \(note)") }
@@ -282,8 +303,9 @@ struct PilotReport: Encodable {
         return lines.joined(separator: "\n")
     }
 
-    /// `alerts.csv` (id, symbol or ALL, first/last bar time ISO 8601, tier, kind, score) and `detections.csv`
-    /// (symbol, bar time, tier, detector, score).
+    /// `alerts.csv` (id, symbol or ALL, first/last bar time ISO 8601, tier, kind, score), `detections.csv`
+    /// (symbol, bar time, tier, detector, score) and, when the collector scored bars, `scores.csv` (symbol, bar time,
+    /// Tier-1 score, each model kind's live score) — `vigil evaluate`'s input.
     func export(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var alertsCSV = "id,symbol,first_time,last_time,tier,kind,severity,score\n"
@@ -294,6 +316,14 @@ struct PilotReport: Encodable {
         var detectionsCSV = "symbol,time,tier,detector,score\n"
         for d in allEvents { detectionsCSV += "\(CSV.field(d.symbol)),\(d.time),\(d.tier),\(CSV.field(d.detector)),\(d.score)\n" }
         try detectionsCSV.write(toFile: directory + "/detections.csv", atomically: true, encoding: .utf8)
+        guard !allScores.isEmpty else { return }
+        var scoresCSV = "symbol,time,tier1," + ModelKind.all.joined(separator: ",") + "\n"
+        for s in allScores {
+            scoresCSV += "\(CSV.field(s.symbol)),\(s.time),\(s.tier1Score)"
+            for kind in ModelKind.all { scoresCSV += "," + (s.scores[kind].map { "\($0)" } ?? "") }
+            scoresCSV += "\n"
+        }
+        try scoresCSV.write(toFile: directory + "/scores.csv", atomically: true, encoding: .utf8)
     }
 }
 
