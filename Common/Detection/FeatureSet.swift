@@ -18,7 +18,10 @@
 /// - `sign_run`: how many one-bar returns in a row, ending with this bar's, share its sign (±1…±5) — a drift;
 /// - `volume_ratio_3`: mean volume of the last 3 bars over the mean of the 20 before them (1 without history);
 /// - `drift_3_z`, `drift_5_z`: the 3- and 5-bar log return over σ√3, σ√5 with σ measured on the returns *before*
-///   those bars — a ramp spread over several bars would otherwise inflate its own yardstick.
+///   those bars — a ramp spread over several bars would otherwise inflate its own yardstick;
+/// - `burst_ratio`: mean absolute one-bar return of the last 5 bars (this one's included) over that of the returns
+///   before them — a volatility burst measured against the calm before it, and (absolute values, not squares) not
+///   dominated by one fat-tailed bar.
 /// Cross-sectional (only the collector, which sees the whole market, can compute them):
 /// - `relative_return`: `return_1` minus the median `return_1` of the symbols with a bar at the same time;
 /// - `market_breadth`: share of those symbols whose `return_1` is positive;
@@ -28,7 +31,7 @@
 ///   same time — what is left of a move, a volume or a volatility when the whole market shares it.
 /// z-scores are 0 until a symbol has 5 previous returns.
 ///
-/// Version 3 adds `drift_3_z`, `drift_5_z` and the six market-relative features: without them a market-wide crash day, on which every symbol moves
+/// Version 3 adds `drift_3_z`, `drift_5_z`, `burst_ratio` and the six market-relative features: without them a market-wide crash day, on which every symbol moves
 /// 4-5σ on heavy volume, looked like an anomaly on every symbol (it is one market-wide alert, raised elsewhere); they
 /// took most of the boosted trees' false positives on the synthetic market away.
 /// Version 1 was the first 8 per-symbol features followed by `relative_return` and `market_breadth`; version 2 adds
@@ -38,13 +41,14 @@ public enum FeatureSet {
     public static let version = 3
     public static let names = [
         "return_1", "return_5", "return_20", "volume_ratio", "range", "gap", "realized_vol", "tier1_score", "return_1_z", "return_5_z",
-        "gap_z", "volume_z", "range_ratio", "vol_ratio", "return_3_z", "sign_run", "volume_ratio_3", "drift_3_z", "drift_5_z", "relative_return",
+        "gap_z", "volume_z", "range_ratio", "vol_ratio", "return_3_z", "sign_run", "volume_ratio_3", "drift_3_z", "drift_5_z", "burst_ratio",
+        "relative_return",
         "market_breadth", "relative_return_z", "relative_gap_z", "relative_volume_z", "relative_return_3_z", "relative_return_5_z",
         "relative_vol_ratio", "relative_range_ratio",
     ]
     public static var count: Int { names.count }
     /// Index of the first cross-sectional feature; the ones before it come from `SymbolFeatureState`.
-    public static let crossSectionalStart = 19
+    public static let crossSectionalStart = 20
     /// Index of `return_1_z`'s σ-normalised return that `CrossSection` divides by (σ travels in the row as
     /// `return_1 / return_1_z`, so it is recovered rather than stored twice).
     public static let return1 = 0
@@ -111,6 +115,7 @@ public struct SymbolFeatureState: Sendable {
         // Returns before the last 3 and the last 5 bars (ring positions from 2 and from 4), for the drift yardsticks.
         var before3 = (sum: 0.0, squares: 0.0, count: 0)
         var before5 = (sum: 0.0, squares: 0.0, count: 0)
+        var absolute = (recent: abs(r1), before: 0.0)
         if count >= 2 {
             for k in 0..<min(count - 1, 20) {
                 let r = returns[slot(k)]
@@ -123,6 +128,9 @@ public struct SymbolFeatureState: Sendable {
                     before5.sum += r
                     before5.squares += r * r
                     before5.count += 1
+                    absolute.before += abs(r)
+                } else {
+                    absolute.recent += abs(r)
                 }
                 if k < 19 {
                     previousSum += r
@@ -173,6 +181,9 @@ public struct SymbolFeatureState: Sendable {
         let close3 = count >= 3 ? closes[slot(2)] : (count > 0 ? closes[slot(count - 1)] : bar.open)
         row[17] = z(logRatio(bar.close, close3), sigma3 * 3.0.squareRoot())
         row[18] = z(row[1], sigma5 * 5.0.squareRoot())
+        let recentCount = min(count, 5)
+        row[19] =
+            before5.count >= 5 && absolute.before > 0 ? (absolute.recent / Double(recentCount)) / (absolute.before / Double(before5.count)) : 1
         closes[head] = bar.close
         returns[head] = r1
         volumes[head] = bar.volume
