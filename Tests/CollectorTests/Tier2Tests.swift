@@ -223,6 +223,7 @@ import VigilWire
         for family in [
             "vigil_collector_tier2_scored_bars_total", "vigil_collector_tier2_flags_total", "vigil_collector_training_runs_total",
             "vigil_collector_model_promotions_total", "vigil_collector_feature_store_rows", "vigil_collector_tier2_score_duration_seconds",
+            "vigil_collector_training_injected_anomalies_total",
         ] {
             #expect(metrics.contains(family), "\(family) missing")
         }

@@ -13,7 +13,7 @@ public struct Tier2Section: Codable, Sendable, Equatable {
 
     /// Score bars with the champion models (and challengers in shadow).
     public var enabled = true
-    /// Recent feature rows kept in memory for training (the feature store); ~200 bytes each.
+    /// Recent feature rows kept in memory for training and `GET /v1/scores` (the feature store); ~260 bytes each.
     public var featureStoreRows = 500_000
     /// Scheduled training every this many seconds; 0 = only on demand (`POST /v1/models/train`).
     public var trainIntervalSeconds = 0

@@ -129,7 +129,9 @@ public final class IngestPipeline: Sendable {
             }
             var all: [(partition: Int, result: PartitionResult)] = []
             for await result in group { all.append(result) }
-            return all
+            // In partition order, not completion order: what is stored, and the order of the Tier-2 feature rows (which
+            // rows a model samples), must not depend on which partition finished first.
+            return all.sorted { $0.partition < $1.partition }
         }
 
         // Alerter: symbol episodes came from the partitions; the market-wide view needs all of them.

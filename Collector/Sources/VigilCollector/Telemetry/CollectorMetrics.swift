@@ -29,6 +29,7 @@ extension MetricName {
     public static let collectorTier2ScoredBars = "vigil_collector_tier2_scored_bars_total"
     public static let collectorTrainingRuns = "vigil_collector_training_runs_total"
     public static let collectorTrainingDuration = "vigil_collector_training_duration_seconds"
+    public static let collectorTrainingInjected = "vigil_collector_training_injected_anomalies_total"
     public static let collectorModelPromotions = "vigil_collector_model_promotions_total"
     public static let collectorChampionVersion = "vigil_collector_model_champion_version"
 }
@@ -105,6 +106,12 @@ public enum CollectorMetricCatalogue {
             labels: ["trigger", "outcome"]),
         .init(
             name: MetricName.collectorTrainingDuration, type: .histogram, help: "Time to train and evaluate one model, by model kind, in seconds.",
+            labels: ["kind"]),
+        .init(
+            name: MetricName.collectorTrainingInjected, type: .counter,
+            help:
+                "Anomalies the trainer injected into stored bars to train on, by anomaly kind "
+                + "(market_wide: shocks replayed on every symbol, labelled normal).",
             labels: ["kind"]),
         .init(
             name: MetricName.collectorModelPromotions, type: .counter,

@@ -325,6 +325,14 @@ public final class Tier2Runtime: Sendable {
             snapshot: snapshot, range: calibrationRange, avoid: avoid,
             perSymbol: perSymbol > 0 ? max(4, Int((Double(perSymbol) * calibrationShare).rounded(.up))) : 0, seed: versionSeed &+ 202)
         outcome.injectedAnomalies = injectedTrain.anomalies
+        for set in [injectedTrain, injectedCalibration] {
+            for (kind, count) in set.rows.injected {
+                Counter(label: MetricName.collectorTrainingInjected, dimensions: [("kind", kind.rawValue)]).increment(by: count)
+            }
+            if set.rows.marketWide > 0 {
+                Counter(label: MetricName.collectorTrainingInjected, dimensions: [("kind", "market_wide")]).increment(by: set.rows.marketWide)
+            }
+        }
         span.attributes["vigil.training.injected_anomalies"] = injectedTrain.anomalies
         let calibrationIndex = naturalWindowIndex(matches: matches, range: calibrationRange)
         func calibrationThreshold(_ model: Tier2Model) -> Double? {
