@@ -32,12 +32,14 @@ public struct JSONLogHandler: LogHandler {
             ("logger", label),
             ("msg", event.message.description),
         ]
-        if let context = ServiceContext.current?.spanContext {
-            fields.append(("trace_id", context.traceIDHex))
-            fields.append(("span_id", context.spanIDHex))
-        }
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        // The current span's ids, unless the call names the trace it is about itself (an alert's, a run's): one key
+        // each, never twice in a line.
+        if let context = ServiceContext.current?.spanContext {
+            if merged["trace_id"] == nil { fields.append(("trace_id", context.traceIDHex)) }
+            if merged["span_id"] == nil { fields.append(("span_id", context.spanIDHex)) }
+        }
         var line = "{"
         for (index, (key, value)) in fields.enumerated() {
             if index > 0 { line += "," }

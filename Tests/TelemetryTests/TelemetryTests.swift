@@ -90,8 +90,13 @@ struct TelemetryTests {
             logger.info("Poll finished.", metadata: ["feed.name": "yahoo", "quote": "a\"b\nc"])
         }
         logger.warning("Outside any span.")
+        // A call that names its own trace (an alert's) keeps it, once: no key twice in a line.
+        ServiceContext.withValue(span.context) { logger.info("Alert raised.", metadata: ["trace_id": "abc"]) }
         let captured = lines.withLock { $0 }
-        #expect(captured.count == 2)
+        #expect(captured.count == 3)
+        let third = try #require(JSONSerialization.jsonObject(with: Data(captured[2].utf8)) as? [String: Any])
+        #expect(third["trace_id"] as? String == "abc" && third["span_id"] as? String == span.spanContext.spanIDHex)
+        #expect(captured[2].components(separatedBy: "\"trace_id\"").count == 2)
         let first = try #require(JSONSerialization.jsonObject(with: Data(captured[0].utf8)) as? [String: Any])
         #expect(first["trace_id"] as? String == span.spanContext.traceIDHex)
         #expect(first["span_id"] as? String == span.spanContext.spanIDHex)

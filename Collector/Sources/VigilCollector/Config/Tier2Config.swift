@@ -39,8 +39,9 @@ public struct Tier2Section: Codable, Sendable, Equatable {
     /// Share of those shocks replayed as market-wide moves and labelled normal (a move every symbol shares is one
     /// market-wide alert, not an anomaly of each symbol).
     public var injectMarketWideShare = 0.5
-    /// Symbols whose bars are read for injection per run (spread evenly over the symbols in the feature store).
-    public var injectMaxSymbols = 2_000
+    /// At most this many anomalies injected per run (per symbol fewer when there are many symbols): the boosted trees'
+    /// training time grows with the rows injected.
+    public var injectMaxAnomalies = 6_000
     public var forestTrees = 100
     public var forestSampleSize = 256
     /// Boosted trees: the main XGBoost-named parameters (the rest keep `GradientBoostedTrees.Configuration`'s defaults).
@@ -55,7 +56,7 @@ public struct Tier2Section: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case enabled, featureStoreRows, trainIntervalSeconds, minTrainingRows, minLabels, promotionMetric, promotionMargin
-        case holdoutFraction, labelsPath, contamination, injectPerSymbol, injectMarketWideShare, injectMaxSymbols, forestTrees, forestSampleSize,
+        case holdoutFraction, labelsPath, contamination, injectPerSymbol, injectMarketWideShare, injectMaxAnomalies, forestTrees, forestSampleSize,
             boostedRounds, boostedMaxDepth,
             boostedLearningRate, boostedEarlyStoppingRounds, seed
     }
@@ -75,7 +76,7 @@ public struct Tier2Section: Codable, Sendable, Equatable {
         contamination = try c.value(.contamination, or: d.contamination)
         injectPerSymbol = try c.value(.injectPerSymbol, or: d.injectPerSymbol)
         injectMarketWideShare = try c.value(.injectMarketWideShare, or: d.injectMarketWideShare)
-        injectMaxSymbols = try c.value(.injectMaxSymbols, or: d.injectMaxSymbols)
+        injectMaxAnomalies = try c.value(.injectMaxAnomalies, or: d.injectMaxAnomalies)
         forestTrees = try c.value(.forestTrees, or: d.forestTrees)
         forestSampleSize = try c.value(.forestSampleSize, or: d.forestSampleSize)
         boostedRounds = try c.value(.boostedRounds, or: d.boostedRounds)
@@ -114,7 +115,7 @@ public struct Tier2Section: Codable, Sendable, Equatable {
         check(contamination > 0 && contamination < 0.5, "contamination", "must be in 0..<0.5")
         check((0...10_000).contains(injectPerSymbol), "inject_per_symbol", "must be 0...10000")
         check(injectMarketWideShare >= 0 && injectMarketWideShare < 1, "inject_market_wide_share", "must be in 0..<1")
-        check((1...1_000_000).contains(injectMaxSymbols), "inject_max_symbols", "must be 1...1000000")
+        check((1...10_000_000).contains(injectMaxAnomalies), "inject_max_anomalies", "must be 1...10000000")
         check((1...10_000).contains(forestTrees), "forest_trees", "must be 1...10000")
         check((2...100_000).contains(forestSampleSize), "forest_sample_size", "must be 2...100000")
         problems += boostedTrees.validate().map { ConfigProblem(path: "tier2", message: "boosted trees: " + $0) }

@@ -14,8 +14,8 @@ struct InjectedSet {
 
 extension Tier2Runtime {
     /// Injects `perSymbol` anomalies into each symbol's stored bars at the times of the rows `range` of `snapshot` (at
-    /// most `tier2.inject_max_symbols` series, spread over the symbols), clear of `avoid` (labelled windows per
-    /// symbol). The bars before the range are replayed as history (warm-up), never injected into. Market summaries and
+    /// most `tier2.inject_max_anomalies` in all: fewer per symbol, and one symbol in so many, when there are many),
+    /// clear of `avoid` (labelled windows per symbol). The bars before the range are replayed as history (warm-up), never injected into. Market summaries and
     /// the Tier-1 scores of the clean bars come from the snapshot's own rows.
     func injected(
         snapshot: FeatureStore.Snapshot, range: Range<Int>, avoid: [String: [ClosedRange<Int64>]], perSymbol: Int, seed: UInt64
@@ -47,7 +47,9 @@ extension Tier2Runtime {
         let from = snapshot.timestamps[range.lowerBound]
         let to = snapshot.timestamps[range.upperBound - 1]
         let keys = tier1.keys.sorted()
-        let step = max(1, keys.count / max(1, configuration.injectMaxSymbols))
+        let budget = configuration.injectMaxAnomalies
+        let step = max(1, (keys.count + budget - 1) / budget)
+        let perSymbol = min(perSymbol, max(1, budget / max(1, (keys.count + step - 1) / step)))
         var series: [(key: SeriesKey, bars: [Bar], scores: [Double])] = []
         for key in stride(from: 0, to: keys.count, by: step).map({ keys[$0] }) {
             guard let scores = tier1[key] else { continue }
