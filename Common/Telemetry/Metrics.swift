@@ -115,6 +115,9 @@ public enum MetricCatalogue {
             name: MetricName.spoolTruncatedBytes, type: .counter, help: "Bytes of torn records cut from the spool tail during recovery.", labels: []),
         .init(name: MetricName.spoolFsyncDuration, type: .histogram, help: "Spool fsync duration in seconds.", labels: []),
         .init(
+            name: MetricName.resumeSkipped, type: .counter,
+            help: "Bars a restarted agent skipped because its resume checkpoint shows they were already sealed.", labels: ["feed"]),
+        .init(
             name: MetricName.shipperRequests, type: .counter, help: "Batch shipments by outcome (acked, duplicate, retryable, permanent, transport).",
             labels: ["outcome"]),
         .init(name: MetricName.shipperDuration, type: .histogram, help: "Batch shipment request latency in seconds.", labels: []),
