@@ -195,6 +195,13 @@ import VigilWire
         #expect(Set(feedback.compactMap { $0["label"] as? String }) == ["true_positive", "false_positive"])
         #expect(feedback.allSatisfy { ($0["alert_id"] as? NSNumber)?.int64Value == id })
         #expect(feedback.contains { $0["note"] as? String == "confirmed by desk" })
+        // Measured: feedback by label, and an acknowledgement time (the first feedback of an alert this collector raised).
+        // Presence only: other suites in the process share the metrics registry, so the counts are not this test's.
+        let metrics = try await collector.get("/metrics").bodyText
+        for label in ["true_positive", "false_positive"] {
+            #expect(metrics.contains("vigil_collector_alert_feedback_total{label=\"\(label)\"}"), "\(label) feedback not counted")
+        }
+        #expect(metrics.contains("vigil_collector_alert_acknowledge_seconds_count"), "no acknowledgement time recorded")
 
         // Refusals, each JSON with a code and a message.
         let unknown: Int64 = 987_654_321

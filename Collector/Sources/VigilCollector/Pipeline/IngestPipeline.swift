@@ -41,7 +41,8 @@ public final class IngestPipeline: Sendable {
     /// Tier-2 features, scoring and training; nil when `tier2.enabled` is false.
     let tier2: Tier2Runtime?
     /// Alert keys already counted in `vigil_collector_alerts_total`, so an episode that grows is counted once.
-    let raisedAlerts: ByteLRUCache<String, Bool>
+    /// Alert keys raised recently, with when (ms since the epoch): counts each alert once, and times its acknowledgement.
+    let raisedAlerts: ByteLRUCache<String, Int64>
     /// Bumped by every write (accepted, duplicate, rejected): API answers cached under an older generation are stale.
     let generation = Atomic<UInt64>(0)
 
@@ -170,7 +171,7 @@ public final class IngestPipeline: Sendable {
         for detection in request.detections { metrics.detection(tier: detection.tier, detector: detection.detector) }
         for detection in batch.detections where detection.tier == 2 { metrics.detection(tier: 2, detector: detection.detector) }
         for alert in batch.alerts where raisedAlerts.get(alert.key) == nil {
-            raisedAlerts.put(alert.key, true, cost: alert.key.utf8.count + 16)
+            raisedAlerts.put(alert.key, Int64(Date().timeIntervalSince1970 * 1000), cost: alert.key.utf8.count + 16)
             metrics.alert(alert)
             logger.info(
                 "Alert raised.",

@@ -30,6 +30,8 @@ extension MetricName {
     public static let collectorTrainingRuns = "vigil_collector_training_runs_total"
     public static let collectorTrainingDuration = "vigil_collector_training_duration_seconds"
     public static let collectorTrainingInjected = "vigil_collector_training_injected_anomalies_total"
+    public static let collectorFeedback = "vigil_collector_alert_feedback_total"
+    public static let collectorAlertAcknowledge = "vigil_collector_alert_acknowledge_seconds"
     public static let collectorModelPromotions = "vigil_collector_model_promotions_total"
     public static let collectorChampionVersion = "vigil_collector_model_champion_version"
 }
@@ -113,6 +115,13 @@ public enum CollectorMetricCatalogue {
                 "Anomalies the trainer injected into stored bars to train on, by anomaly kind "
                 + "(market_wide: shocks replayed on every symbol, labelled normal).",
             labels: ["kind"]),
+        .init(
+            name: MetricName.collectorFeedback, type: .counter,
+            help: "Analyst feedback on alerts by label (true_positive, false_positive): the confirmed rate is the alerts' precision.",
+            labels: ["label"]),
+        .init(
+            name: MetricName.collectorAlertAcknowledge, type: .histogram,
+            help: "Seconds from raising an alert to its first feedback (alerts raised since this collector started).", labels: []),
         .init(
             name: MetricName.collectorModelPromotions, type: .counter,
             help: "Models made champion, by model kind and how (bootstrap, shadow, manual).", labels: ["kind", "how"]),
