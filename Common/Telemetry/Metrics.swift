@@ -227,7 +227,8 @@ public struct CataloguedPrometheusFactory: MetricsFactory {
 public enum PrometheusExposition {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    public static func render(_ registry: PrometheusCollectorRegistry) -> [UInt8] {
-        registry.emitToBuffer()
+    public static func render(_ registry: PrometheusCollectorRegistry, process: ProcessMetrics? = nil) -> [UInt8] {
+        process?.update()
+        return registry.emitToBuffer()
     }
 }

@@ -35,7 +35,7 @@ import VigilWire
         for _ in 0..<2 { _ = try await collector.json("/v1/events?symbol=AAA&limit=5") }
         _ = try await collector.json("/v1/alerts?limit=3")
         _ = try await collector.stats()
-        _ = try await collector.get("/v1/alerts/1")
+        #expect(try await collector.get("/v1/alerts/987654321").status == 404)
         _ = try await collector.get("/v1/nowhere?x=1")
         let scrape = try await collector.get("/metrics")
         #expect(scrape.status == 200)
@@ -80,6 +80,12 @@ import VigilWire
         }
         // Every family has HELP and TYPE (promtool wants both).
         for family in exposition.type.keys { #expect(!(exposition.help[family] ?? "").isEmpty, "\(family): no HELP") }
+        // The standard process metrics, read from /proc at the scrape: this process has used CPU and memory.
+        #expect(exposition.type["process_cpu_seconds_total"] == "counter" && exposition.value("process_cpu_seconds_total", [:]) > 0)
+        #expect(exposition.value("process_resident_memory_bytes", [:]) > 1_000_000)
+        #expect(exposition.value("process_open_fds", [:]) > 0)
+        let started = exposition.value("process_start_time_seconds", [:])
+        #expect(started > 1_600_000_000 && started <= Date().timeIntervalSince1970)
 
         // Ingest outcomes by endpoint.
         #expect(exposition.value("vigil_collector_batches_total", ["endpoint": "agent", "outcome": "accepted"]) >= 1)

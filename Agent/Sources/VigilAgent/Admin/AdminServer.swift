@@ -29,6 +29,7 @@ public final class AdminServer: Service, Sendable {
     ) throws {
         let (host, port) = try Self.parse(listen)
         self.logger = logger
+        let process = ProcessMetrics.shared(for: registry)
         server = try SimpleHTTPServer(host: host, port: port, maxBodyBytes: 1 << 16) { request in
             guard request.method == "GET" || request.method == "HEAD" else {
                 return ServerResponse(status: 405, headers: [("Allow", "GET, HEAD")], body: Array("method not allowed\n".utf8))
@@ -37,7 +38,8 @@ public final class AdminServer: Service, Sendable {
             case "/metrics":
                 beforeScrape()
                 return ServerResponse(
-                    status: 200, headers: [("Content-Type", PrometheusExposition.contentType)], body: PrometheusExposition.render(registry))
+                    status: 200, headers: [("Content-Type", PrometheusExposition.contentType)],
+                    body: PrometheusExposition.render(registry, process: process))
             case "/healthz":
                 return ServerResponse(status: 200, contentType: "text/plain", text: "ok\n")
             case "/readyz":

@@ -76,7 +76,9 @@ public final class CollectorHTTP: Sendable {
         }
         router.get("/metrics") { _, _ in
             self.beforeScrape()
-            return Self.response(200, contentType: PrometheusExposition.contentType, PrometheusExposition.render(self.registry))
+            return Self.response(
+                200, contentType: PrometheusExposition.contentType,
+                PrometheusExposition.render(self.registry, process: ProcessMetrics.shared(for: self.registry)))
         }
         router.get("/healthz") { _, _ in
             Self.jsonResponse(200, APIHealth(status: "ok", version: CollectorVersion.string, collectorID: self.collectorID, store: self.store.kind))
