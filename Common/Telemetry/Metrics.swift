@@ -163,9 +163,13 @@ public enum MetricCatalogue {
 public struct CataloguedPrometheusFactory: MetricsFactory {
     public let registry: PrometheusCollectorRegistry
     private let help: [String: String]
+    private let longDurations: Set<String>
 
-    public init(registry: PrometheusCollectorRegistry, extraHelp: [String: String] = [:]) {
+    /// - Parameter longDurations: timers measured in minutes to days (lags, times to acknowledge): buckets up to a week,
+    ///   where the default ones stop at 30 s.
+    public init(registry: PrometheusCollectorRegistry, extraHelp: [String: String] = [:], longDurations: Set<String> = []) {
         self.registry = registry
+        self.longDurations = longDurations
         var help = MetricCatalogue.byName.mapValues(\.help)
         help.merge(extraHelp) { _, new in new }
         self.help = help
@@ -178,6 +182,8 @@ public struct CataloguedPrometheusFactory: MetricsFactory {
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
     ]
+    static let longDurationBuckets: [Duration] = [1, 5, 15, 30, 60, 300, 900, 1_800, 3_600, 14_400, 43_200, 86_400, 259_200, 604_800]
+        .map { .seconds($0) }
     static let sizeBuckets: [Double] = [1, 10, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 1_000_000, 10_000_000]
 
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
@@ -198,7 +204,9 @@ public struct CataloguedPrometheusFactory: MetricsFactory {
     }
 
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-        registry.makeDurationHistogram(name: label, labels: dimensions, buckets: Self.durationBuckets, help: helpText(label))
+        registry.makeDurationHistogram(
+            name: label, labels: dimensions, buckets: longDurations.contains(label) ? Self.longDurationBuckets : Self.durationBuckets,
+            help: helpText(label))
     }
 
     public func destroyCounter(_ handler: any CounterHandler) {

@@ -198,8 +198,10 @@ import VigilWire
         // Measured: feedback by label, and an acknowledgement time (the first feedback of an alert this collector raised).
         // Presence only: other suites in the process share the metrics registry, so the counts are not this test's.
         let metrics = try await collector.get("/metrics").bodyText
+        let counted = metrics.split(separator: "\n").filter { $0.hasPrefix("vigil_collector_alert_feedback_total{") }
         for label in ["true_positive", "false_positive"] {
-            #expect(metrics.contains("vigil_collector_alert_feedback_total{label=\"\(label)\"}"), "\(label) feedback not counted")
+            #expect(
+                counted.contains { $0.contains("label=\"\(label)\"") && $0.contains("tier=\"") }, "\(label) feedback not counted by tier: \(counted)")
         }
         #expect(metrics.contains("vigil_collector_alert_acknowledge_seconds_count"), "no acknowledgement time recorded")
 

@@ -13,7 +13,9 @@ import VigilWire
 /// One Prometheus registry for the whole test process (swift-metrics can be bootstrapped once per process).
 let testRegistry: PrometheusCollectorRegistry = {
     let registry = PrometheusCollectorRegistry()
-    MetricsSystem.bootstrap(CataloguedPrometheusFactory(registry: registry, extraHelp: CollectorMetricCatalogue.help))
+    MetricsSystem.bootstrap(
+        CataloguedPrometheusFactory(
+            registry: registry, extraHelp: CollectorMetricCatalogue.help, longDurations: CollectorMetricCatalogue.longDurations))
     return registry
 }()
 

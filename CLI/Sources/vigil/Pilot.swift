@@ -74,7 +74,9 @@ struct Pilot: AsyncParsableCommand {
         try fm.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
 
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(CataloguedPrometheusFactory(registry: registry, extraHelp: CollectorMetricCatalogue.help))
+        MetricsSystem.bootstrap(
+            CataloguedPrometheusFactory(
+                registry: registry, extraHelp: CollectorMetricCatalogue.help, longDurations: CollectorMetricCatalogue.longDurations))
         let logSink = try LogFile(path: dataDir + "/pilot.log")
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: .info, sink: { logSink.write($0) }) }
         let logger = Logger(label: "vigil.pilot")

@@ -47,7 +47,9 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(CataloguedPrometheusFactory(registry: registry, extraHelp: CollectorMetricCatalogue.help))
+        MetricsSystem.bootstrap(
+            CataloguedPrometheusFactory(
+                registry: registry, extraHelp: CollectorMetricCatalogue.help, longDurations: CollectorMetricCatalogue.longDurations))
         let recorder = SpanRecorder(capacity: loaded.tracing.maxQueueSpans, component: "collector")
         let tracer = VigilTracer(recorder: recorder)
         InstrumentationSystem.bootstrap(tracer)

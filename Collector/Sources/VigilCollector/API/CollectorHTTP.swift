@@ -343,12 +343,13 @@ public final class CollectorHTTP: Sendable {
                 let stored = try await store.addFeedback(
                     AlertFeedback(alertID: id, label: label, note: note, createdAt: Int64(Date().timeIntervalSince1970 * 1000)))
                 span.attributes["vigil.alert.id"] = Int(id)
-                Counter(label: MetricName.collectorFeedback, dimensions: [("label", label.rawValue)]).increment()
-                // Time to acknowledge: from when this collector raised the alert to its first feedback. Known only for
-                // alerts raised since the collector started (and still in the raised-alerts cache).
-                if let alert = try await store.alert(id: id), let raised = pipeline.raisedAlerts.get(alert.key),
-                    try await store.feedback(alertID: id).count == 1
-                {
+                // By tier, so precision can be read per tier; time to acknowledge: from when this collector raised the
+                // alert to its first feedback (known only for alerts raised since it started, still in its cache).
+                let alert = try await store.alert(id: id)
+                Counter(
+                    label: MetricName.collectorFeedback, dimensions: [("label", label.rawValue), ("tier", alert.map { "\($0.tier)" } ?? "unknown")]
+                ).increment()
+                if let alert, let raised = pipeline.raisedAlerts.get(alert.key), try await store.feedback(alertID: id).count == 1 {
                     Metrics.Timer(label: MetricName.collectorAlertAcknowledge).recordMilliseconds(max(0, stored.createdAt - raised))
                 }
                 logger.info("Alert feedback stored.", metadata: ["alert.id": "\(id)", "feedback.label": "\(label.rawValue)"])

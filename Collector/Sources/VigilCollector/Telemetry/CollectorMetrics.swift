@@ -117,8 +117,9 @@ public enum CollectorMetricCatalogue {
             labels: ["kind"]),
         .init(
             name: MetricName.collectorFeedback, type: .counter,
-            help: "Analyst feedback on alerts by label (true_positive, false_positive): the confirmed rate is the alerts' precision.",
-            labels: ["label"]),
+            help:
+                "Analyst feedback on alerts by label (true_positive, false_positive) and the alert's tier: the confirmed rate is the alerts' precision.",
+            labels: ["label", "tier"]),
         .init(
             name: MetricName.collectorAlertAcknowledge, type: .histogram,
             help: "Seconds from raising an alert to its first feedback (alerts raised since this collector started).", labels: []),
@@ -131,6 +132,9 @@ public enum CollectorMetricCatalogue {
     ]
 
     /// Help text for every collector family, including the shared catalogue's (spans, cache, trace export).
+    /// Timers measured in minutes to days: their histograms get buckets up to a week.
+    public static let longDurations: Set<String> = [MetricName.collectorIngestLag, MetricName.collectorAlertAcknowledge]
+
     public static var help: [String: String] {
         var help = MetricCatalogue.byName.mapValues(\.help)
         for descriptor in all { help[descriptor.name] = descriptor.help }
