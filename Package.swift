@@ -102,7 +102,7 @@ let package = Package(
         .target(
             name: "VigilFeeds",
             dependencies: [
-                "VigilDetection", "VigilHTTP",
+                "VigilDetection", "VigilHTTP", "VigilConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

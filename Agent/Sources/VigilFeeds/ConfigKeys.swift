@@ -1,3 +1,5 @@
+import VigilConfig
+
 /// Shared decoding helpers for the feed configuration types.
 enum ConfigKeys {
     /// A coding key for whatever keys a container actually holds.
@@ -19,11 +21,11 @@ enum ConfigKeys {
         let knownSet = Set(known).union(envelopeKeys)
         let unknown = container.allKeys.map(\.stringValue).filter { !knownSet.contains($0) }.sorted()
         guard unknown.isEmpty else {
+            // Named as the YAML file spells them (the loader camel-cases keys before decoding).
+            let spelled = { (keys: [String]) in keys.map(ConfigLoader.snakeCase).sorted().joined(separator: ", ") }
             throw DecodingError.dataCorrupted(
                 DecodingError.Context(
-                    codingPath: decoder.codingPath,
-                    debugDescription: "unknown key(s) \(unknown.joined(separator: ", ")); known keys: \(known.sorted().joined(separator: ", "))"
-                )
+                    codingPath: decoder.codingPath, debugDescription: "unknown key(s) \(spelled(unknown)); known keys: \(spelled(known))")
             )
         }
     }
