@@ -306,16 +306,7 @@ final class DashboardWorld {
     }
 
     private func start(_ name: String, _ binary: String?, _ arguments: [String]) throws {
-        let path = "\(directory.path)/\(name).log"
-        FileManager.default.createFile(atPath: path, contents: nil)
-        let log = try #require(FileHandle(forWritingAtPath: path))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(binary))
-        process.arguments = arguments
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        processes[name] = process
+        processes[name] = try launchLogged(try #require(binary), arguments, logPath: "\(directory.path)/\(name).log")
     }
 
     // MARK: Observing

@@ -116,17 +116,7 @@ final class Run: Sendable {
     }
 
     private func launch(_ binary: String, _ arguments: [String], log: String) throws -> Process {
-        let path = directory.path + "/" + log
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        handle.seekToEndOfFile()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardError = handle
-        process.standardOutput = handle
-        try process.run()
-        return process
+        try launchLogged(binary, arguments, logPath: directory.path + "/" + log)
     }
 
     func waitForExit(_ process: Process, timeout: Duration) async throws {

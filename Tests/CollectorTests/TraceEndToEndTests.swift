@@ -236,16 +236,7 @@ private final class TraceRun: Sendable {
     func log(_ name: String) -> String { (try? String(contentsOfFile: directory.path + "/" + name, encoding: .utf8)) ?? "" }
 
     func launch(_ binary: String, _ arguments: [String], log: String) throws -> Process {
-        let path = directory.path + "/" + log
-        try #require(FileManager.default.createFile(atPath: path, contents: nil))
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+        try launchLogged(binary, arguments, logPath: directory.path + "/" + log)
     }
 
     /// SIGTERM, then SIGKILL if the process has not exited after a generous grace period.

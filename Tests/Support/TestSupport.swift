@@ -83,3 +83,23 @@ public func httpGet(_ url: String) async -> (Int, String)? {
     guard let response = try? await HTTPClient().execute(HTTPRequest(url: url, timeoutSeconds: 2)) else { return nil }
     return (response.status, response.bodyText)
 }
+
+/// Errors of the process helpers below.
+public struct ProcessLaunchError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Starts `binary` in the background with its stdout and stderr appended to `logPath` (created when missing), so a
+/// restarted process keeps one log.
+public func launchLogged(_ binary: String, _ arguments: [String], logPath: String) throws -> Process {
+    if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+    guard let handle = FileHandle(forWritingAtPath: logPath) else { throw ProcessLaunchError(description: "cannot write \(logPath)") }
+    handle.seekToEndOfFile()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return process
+}
