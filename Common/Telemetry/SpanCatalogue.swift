@@ -31,7 +31,9 @@ public enum SpanCatalogue {
             description: "Tier-1 detection over the poll's bars; each detection carries this span's ids."),
         .init(
             name: "agent.batcher.seal", service: agent, parent: "agent.detector.detect",
-            description: "A batch sealed (size or age), in the trace of its first detection (a root without one)."),
+            description:
+                "A batch sealed (size or age), in the trace of its first detection (a root without one); links to the traces of up to 32 other detections."
+        ),
         .init(
             name: "agent.spool.append", service: agent, parent: "agent.batcher.seal",
             description: "The sealed batch written and fsync'd to the spool."),

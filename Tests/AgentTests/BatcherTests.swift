@@ -49,6 +49,25 @@ struct BatcherTests {
         #expect(wire.features.first?.name == "volume_ratio")
     }
 
+    @Test func otherDetectionsTracesAreLinkedOnceEachAndResetBySealing() throws {
+        var batcher = Batcher(configuration: BatcherConfiguration())
+        let detection = Detection(
+            symbol: "AAPL", timestamp: 1_600_000_000_000, detector: .volumeSurge, score: 0.8, severity: .critical, statistic: 7.5, features: [])
+        let lead = SpanContext(traceIDHigh: 1, traceIDLow: 1, spanID: 1)
+        let others = (2...3).map { SpanContext(traceIDHigh: UInt64($0), traceIDLow: 1, spanID: UInt64($0)) }
+        // The lead's trace is the batch's own; the others are linked, each once however many detections share it.
+        for trace in [lead, lead, others[0], others[1], others[0]] { batcher.add(detection, intervalSeconds: 60, anomalyScore: 0.8, trace: trace) }
+        #expect(batcher.leadTrace == lead)
+        #expect(batcher.linkedTraces == others)
+        // Bounded: a batch of many polls links at most `maxLinkedTraces` of them.
+        for n in 10..<(10 + 2 * Batcher.maxLinkedTraces) {
+            batcher.add(detection, intervalSeconds: 60, anomalyScore: 0.8, trace: SpanContext(traceIDHigh: UInt64(n), traceIDLow: 1, spanID: 1))
+        }
+        #expect(batcher.linkedTraces.count == Batcher.maxLinkedTraces)
+        _ = try batcher.seal(agentID: "a", agentVersion: "v", sequence: 1, configVersion: "c", spans: [], traceparent: lead.traceparent)
+        #expect(batcher.linkedTraces.isEmpty && batcher.leadTrace == nil)
+    }
+
     @Test func sizeAndAgeTriggers() async throws {
         var configuration = BatcherConfiguration()
         configuration.maxBars = 3

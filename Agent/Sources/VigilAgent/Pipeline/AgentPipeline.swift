@@ -189,6 +189,11 @@ public actor AgentPipeline {
         var context = ServiceContext.topLevel
         context.spanContext = batcher.leadTrace
         let span = tracer.startSpan("agent.batcher.seal", context: context)
+        for linked in batcher.linkedTraces {
+            var linkedContext = ServiceContext.topLevel
+            linkedContext.spanContext = linked
+            span.addLink(SpanLink(context: linkedContext, attributes: [:]))
+        }
         let sequence = try sequences.allocate()
         span.attributes["vigil.batch.sequence"] = Int64(truncatingIfNeeded: sequence)
         span.attributes["vigil.batch.trigger"] = trigger.rawValue

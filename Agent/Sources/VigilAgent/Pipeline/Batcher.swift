@@ -106,6 +106,10 @@ public struct Batcher {
     /// so the trace of an alert's bar runs from the feed poll through the collector.
     public private(set) var leadTrace: SpanContext?
     private var leadTraceHasDetection = false
+    /// The traces of the batch's other detections (distinct detect spans, at most `maxLinkedTraces`): the seal span links
+    /// to them, so every detection's trace leads to the batch that delivered it, not only the lead's.
+    public private(set) var linkedTraces: [SpanContext] = []
+    public static let maxLinkedTraces = 32
     /// The newest bar per series of the batch sealed last (for the resume checkpoint).
     public private(set) var lastSealedPositions: [SeriesPosition] = []
 
@@ -147,6 +151,8 @@ public struct Batcher {
             if !leadTraceHasDetection {
                 leadTrace = trace
                 leadTraceHasDetection = true
+            } else if trace != leadTrace, linkedTraces.count < Self.maxLinkedTraces, !linkedTraces.contains(trace) {
+                linkedTraces.append(trace)
             }
         }
         detections.append(wire)
@@ -231,6 +237,7 @@ public struct Batcher {
         openedAt = nil
         leadTrace = nil
         leadTraceHasDetection = false
+        linkedTraces.removeAll(keepingCapacity: true)
         return sealed
     }
 }
