@@ -117,6 +117,32 @@ import VigilWire
         (try await collector.json("/v1/models" + query))["items"] as? [[String: Any]] ?? []
     }
 
+    /// A market nobody labelled: the models are trained on injected anomalies, measured on anomalies injected into the
+    /// held-out part (and say so), and stay challengers — nothing is promoted without labels.
+    @Test func withoutLabelsModelsAreMeasuredOnInjectedAnomaliesAndStayChallengers() async throws {
+        let (batches, _) = Self.market()
+        let collector = try await CollectorHarness.start { config in
+            config.tier2.minTrainingRows = 2_000
+            config.tier2.minLabels = 10
+            config.tier2.injectPerSymbol = 10
+        }
+        defer { Task { await collector.stop() } }
+        for batch in batches.prefix(6) { #expect(try await collector.post(batch).0.status == 200) }
+        let response = try await collector.send("/v1/models/train")
+        #expect(response.status == 200, "\(response.bodyText)")
+        let run = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        #expect(run["positive_labels"] as? Int == 0)
+        #expect((run["injected_anomalies"] as? Int ?? 0) > 0)
+        let registered = try await models(collector)
+        #expect(registered.count == 2 && registered.allSatisfy { $0["status"] as? String == "challenger" }, "\(registered)")
+        for model in registered {
+            let metrics = model["metrics"] as? [String: Double] ?? [:]
+            #expect(metrics["measured_on_injected"] == 1 && (metrics["test_injected_anomalies"] ?? 0) > 0, "\(metrics)")
+            // Injected anomalies are separable from the market's own bars: better than chance.
+            #expect((metrics["roc_auc"] ?? 0) > 0.7, "\(model["kind"] ?? "?"): \(metrics)")
+        }
+    }
+
     @Test func trainScorePromoteOverHTTP() async throws {
         let (batches, labels) = Self.market()
         let directory = TemporaryDirectory()

@@ -277,7 +277,7 @@ struct PilotReport: Encodable {
             for model in models {
                 let m = model.metrics
                 lines.append(
-                    "    #\(model.id) \(model.kind) v\(model.version) \(model.status)  held-out F1 \(pct(m["f1"]))  ROC-AUC \(pct(m["roc_auc"]))  PR-AUC \(pct(m["pr_auc"]))  threshold \(pct(m["threshold"]))"
+                    "    #\(model.id) \(model.kind) v\(model.version) \(model.status)  held-out\(m["measured_on_injected"] == 1 ? " (injected)" : "") F1 \(pct(m["f1"]))  ROC-AUC \(pct(m["roc_auc"]))  PR-AUC \(pct(m["pr_auc"]))  threshold \(pct(m["threshold"]))"
                 )
             }
         }

@@ -324,6 +324,14 @@ public final class Tier2Runtime: Sendable {
         let injectedCalibration = try await injected(
             snapshot: snapshot, range: calibrationRange, avoid: avoid,
             perSymbol: perSymbol > 0 ? max(4, Int((Double(perSymbol) * calibrationShare).rounded(.up))) : 0, seed: versionSeed &+ 202)
+        // Without a labelled anomaly in the test part (a real market nobody has labelled yet) the held-out measures are
+        // taken on anomalies injected there instead, and say so (`measured_on_injected`), rather than reading 0.
+        let injectedTest =
+            testLabels == 0
+            ? try await injected(
+                snapshot: snapshot, range: testRange, avoid: avoid,
+                perSymbol: perSymbol > 0 ? max(4, Int((Double(perSymbol) * calibrationShare).rounded(.up))) : 0, seed: versionSeed &+ 303)
+            : InjectedSet()
         outcome.injectedAnomalies = injectedTrain.anomalies
         for set in [injectedTrain, injectedCalibration] {
             for (kind, count) in set.rows.injected {
@@ -412,7 +420,16 @@ public final class Tier2Runtime: Sendable {
                     "seed": Double(seed),
                 ]
             }
-            var metrics = HeldOut.metrics(scores: model.scores(rows(testRange)), labels: Array(labels[testRange]), threshold: threshold)
+            var metrics: [String: Double]
+            if testLabels == 0 && injectedTest.anomalies > 0 {
+                metrics = HeldOut.metrics(
+                    scores: model.scores(rows(testRange) + injectedTest.rows.values), labels: Array(labels[testRange]) + injectedTest.rows.labels,
+                    threshold: threshold)
+                metrics["measured_on_injected"] = 1
+                metrics["test_injected_anomalies"] = Double(injectedTest.anomalies)
+            } else {
+                metrics = HeldOut.metrics(scores: model.scores(rows(testRange)), labels: Array(labels[testRange]), threshold: threshold)
+            }
             metrics["train_rows"] = Double(trainRange.count)
             metrics["train_labels"] = Double(trainLabels)
             metrics["test_labels"] = Double(testLabels)
