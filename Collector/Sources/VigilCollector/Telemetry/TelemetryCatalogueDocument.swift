@@ -35,16 +35,16 @@ public enum TelemetryCatalogueDocument {
     }
 
     /// The catalogue section of `text`, markers included, or nil.
-    public static func section(in text: String) -> Substring? {
-        guard let start = text.range(of: begin), let stop = text.range(of: end, range: start.upperBound..<text.endIndex) else { return nil }
-        return text[start.lowerBound..<stop.upperBound]
-    }
+    public static func section(in text: String) -> Substring? { sectionRange(in: text).map { text[$0] } }
 
     /// `text` with its catalogue section replaced by the current one.
     public static func replacingSection(in text: String) throws -> String {
-        guard let start = text.range(of: begin), let stop = text.range(of: end, range: start.upperBound..<text.endIndex) else {
-            throw MissingMarkers()
-        }
-        return text.replacingCharacters(in: start.lowerBound..<stop.upperBound, with: markdown())
+        guard let range = sectionRange(in: text) else { throw MissingMarkers() }
+        return text.replacingCharacters(in: range, with: markdown())
+    }
+
+    private static func sectionRange(in text: String) -> Range<String.Index>? {
+        guard let start = text.range(of: begin), let stop = text.range(of: end, range: start.upperBound..<text.endIndex) else { return nil }
+        return start.lowerBound..<stop.upperBound
     }
 }

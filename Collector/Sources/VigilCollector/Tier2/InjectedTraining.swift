@@ -12,59 +12,113 @@ struct InjectedSet {
     var anomalies = 0
 }
 
-extension Tier2Runtime {
-    /// Injects `perSymbol` anomalies into each symbol's stored bars at the times of the rows `range` of `snapshot` (at
-    /// most `tier2.inject_max_anomalies` in all: fewer per symbol, and one symbol in so many, when there are many),
-    /// clear of `avoid` (labelled windows per symbol). The bars before the range are replayed as history (warm-up), never injected into. Market summaries and
-    /// the Tier-1 scores of the clean bars come from the snapshot's own rows.
-    func injected(
-        snapshot: FeatureStore.Snapshot, range: Range<Int>, avoid: [String: [ClosedRange<Int64>]], perSymbol: Int, seed: UInt64
-    ) async throws -> InjectedSet {
-        guard perSymbol > 0, !range.isEmpty else { return InjectedSet() }
-        let injectFrom = snapshot.timestamps[range.lowerBound]
-        let range = 0..<range.upperBound
+/// What injection needs from one training run's snapshot, built once for all the slices anomalies are injected into
+/// (training, calibration, test): each series' feature rows (row index and Tier-1 score per bar time), the market per
+/// bar time, and — read from the store the first time a slice needs them — the series' stored bars.
+///
+/// Used by one training run, in one task.
+final class InjectionSource {
+    struct SeriesKey: Hashable, Comparable {
+        var symbol: String
+        var interval: Int32
+        static func < (a: Self, b: Self) -> Bool { (a.symbol, a.interval) < (b.symbol, b.interval) }
+    }
+
+    private let store: any BatchStore
+    private static let pageSize = 10_000
+    /// Per series, per bar time: the feature row and the bar's Tier-1 score.
+    private var rows: [SeriesKey: [Int64: (row: Int, score: Double)]] = [:]
+    /// Per series, its first feature row (a slice ending before it does not include the series).
+    private var firstRow: [SeriesKey: Int] = [:]
+    /// Series in (symbol, interval) order.
+    private let keys: [SeriesKey]
+    let markets: [Int32: [Int64: MarketSummary]]
+    private let from: Int64
+    private let to: Int64
+    /// Each series' stored bars that have feature rows, over the whole snapshot, once read.
+    private var bars: [SeriesKey: [Bar]] = [:]
+
+    init(snapshot: FeatureStore.Snapshot, store: any BatchStore) {
+        self.store = store
         let width = FeatureSet.count
         let cs = FeatureSet.crossSectionalStart
-        struct SeriesKey: Hashable, Comparable {
-            var symbol: String
-            var interval: Int32
-            static func < (a: Self, b: Self) -> Bool { (a.symbol, a.interval) < (b.symbol, b.interval) }
-        }
+        let v = snapshot.values
         var markets: [Int32: [Int64: MarketSummary]] = [:]
-        var tier1: [SeriesKey: [Int64: Double]] = [:]
-        for i in range {
+        for i in 0..<snapshot.count {
             let base = i * width
-            let v = snapshot.values
             let key = SeriesKey(symbol: snapshot.symbols[i], interval: snapshot.intervals[i])
-            tier1[key, default: [:]][snapshot.timestamps[i]] = v[base + 7]
-            if markets[key.interval]?[snapshot.timestamps[i]] == nil {
+            let t = snapshot.timestamps[i]
+            rows[key, default: [:]][t] = (i, v[base + 7])
+            if firstRow[key] == nil { firstRow[key] = i }
+            if markets[key.interval]?[t] == nil {
                 // The row holds its feature and its market-relative value: their difference is the market's median.
                 let medians = FeatureSet.relativeColumns.enumerated().map { k, column in v[base + column] - v[base + cs + 3 + k] }
-                markets[key.interval, default: [:]][snapshot.timestamps[i]] = MarketSummary(
+                markets[key.interval, default: [:]][t] = MarketSummary(
                     median: v[base + FeatureSet.return1] - v[base + cs], breadth: v[base + cs + 1], medians: medians)
             }
         }
-        let from = snapshot.timestamps[range.lowerBound]
-        let to = snapshot.timestamps[range.upperBound - 1]
-        let keys = tier1.keys.sorted()
-        let budget = configuration.injectMaxAnomalies
+        self.markets = markets
+        keys = rows.keys.sorted()
+        from = snapshot.timestamps.first ?? 0
+        to = snapshot.timestamps.last ?? 0
+    }
+
+    /// The series with feature rows before `end`, each with its bars and Tier-1 scores among those rows (at most
+    /// `budget` series, spread evenly), and how many anomalies to inject into each so that `budget` holds.
+    func slice(before end: Int, perSymbol: Int, budget: Int) async throws -> (
+        series: [(key: SeriesKey, bars: [Bar], scores: [Double])], perSymbol: Int
+    ) {
+        let keys = keys.filter { (firstRow[$0] ?? end) < end }
         let step = max(1, (keys.count + budget - 1) / budget)
         let perSymbol = min(perSymbol, max(1, budget / max(1, (keys.count + step - 1) / step)))
         var series: [(key: SeriesKey, bars: [Bar], scores: [Double])] = []
         for key in stride(from: 0, to: keys.count, by: step).map({ keys[$0] }) {
-            guard let scores = tier1[key] else { continue }
-            let stored = try await store.bars(symbol: key.symbol, from: from, to: to + 1, limit: scores.count + 16)
-            // Only the bars that have feature rows: their Tier-1 scores are known and the replay matches the store.
-            let bars = stored.filter { $0.intervalSeconds == key.interval && scores[$0.timestamp] != nil }.map {
-                Bar(
-                    symbol: $0.symbol, timestamp: $0.timestamp, intervalSeconds: $0.intervalSeconds, open: $0.open, high: $0.high, low: $0.low,
-                    close: $0.close, volume: $0.volume)
+            guard let rows = rows[key] else { continue }
+            let all: [Bar]
+            if let cached = bars[key] {
+                all = cached
+            } else {
+                // Every stored bar of the range, page by page: the store may hold more of them than the feature store
+                // kept (its ring forgets by arrival, not by bar time), so a limit sized by the rows would cut the series.
+                var stored: [StoredBar] = []
+                var pageFrom = from
+                while true {
+                    let page = try await store.bars(symbol: key.symbol, from: pageFrom, to: to + 1, limit: Self.pageSize)
+                    stored += page
+                    guard page.count == Self.pageSize, let last = page.last?.timestamp else { break }
+                    pageFrom = last + 1
+                }
+                // Only the bars that have feature rows: their Tier-1 scores are known and the replay matches the store.
+                all = stored.filter { $0.intervalSeconds == key.interval && rows[$0.timestamp] != nil }.map {
+                    Bar(
+                        symbol: $0.symbol, timestamp: $0.timestamp, intervalSeconds: $0.intervalSeconds, open: $0.open, high: $0.high,
+                        low: $0.low, close: $0.close, volume: $0.volume)
+                }
+                bars[key] = all
             }
-            series.append((key, bars, bars.map { scores[$0.timestamp] ?? 0 }))
+            let mine = all.filter { (rows[$0.timestamp]?.row ?? end) < end }
+            series.append((key, mine, mine.map { rows[$0.timestamp]?.score ?? 0 }))
         }
+        return (series, perSymbol)
+    }
+}
+
+extension Tier2Runtime {
+    /// Injects `perSymbol` anomalies into each symbol's stored bars at the times of the rows `range` of the snapshot
+    /// behind `source` (at most `tier2.inject_max_anomalies` in all: fewer per symbol, and one symbol in so many, when
+    /// there are many), clear of `avoid` (labelled windows per symbol). The bars before the range are replayed as
+    /// history (warm-up), never injected into.
+    func injected(
+        source: InjectionSource, snapshot: FeatureStore.Snapshot, range: Range<Int>, avoid: [String: [ClosedRange<Int64>]], perSymbol: Int,
+        seed: UInt64
+    ) async throws -> InjectedSet {
+        guard perSymbol > 0, !range.isEmpty else { return InjectedSet() }
+        let injectFrom = snapshot.timestamps[range.lowerBound]
+        let (allSeries, perSymbol) = try await source.slice(
+            before: range.upperBound, perSymbol: perSymbol, budget: configuration.injectMaxAnomalies)
         let detectorConfig = detectorConfig
         let share = configuration.injectMarketWideShare
-        let (allSeries, allMarkets) = (series, markets)
+        let allMarkets = source.markets
         return try await pool.run {
             var set = InjectedSet()
             var rng = SeededGenerator(seed: seed)

@@ -319,18 +319,19 @@ public final class Tier2Runtime: Sendable {
         // part enough to pick a threshold (weighted down to the `contamination` share of rows there).
         let perSymbol = configuration.injectPerSymbol
         let calibrationShare = Double(calibrationRange.count) / Double(max(trainRange.count, 1))
+        let perSymbolHeldOut = perSymbol > 0 ? max(4, Int((Double(perSymbol) * calibrationShare).rounded(.up))) : 0
+        // The stored bars are read once for all three slices.
+        let source = InjectionSource(snapshot: snapshot, store: store)
         let injectedTrain = try await injected(
-            snapshot: snapshot, range: trainRange, avoid: avoid, perSymbol: perSymbol, seed: versionSeed &+ 101)
+            source: source, snapshot: snapshot, range: trainRange, avoid: avoid, perSymbol: perSymbol, seed: versionSeed &+ 101)
         let injectedCalibration = try await injected(
-            snapshot: snapshot, range: calibrationRange, avoid: avoid,
-            perSymbol: perSymbol > 0 ? max(4, Int((Double(perSymbol) * calibrationShare).rounded(.up))) : 0, seed: versionSeed &+ 202)
+            source: source, snapshot: snapshot, range: calibrationRange, avoid: avoid, perSymbol: perSymbolHeldOut, seed: versionSeed &+ 202)
         // Without a labelled anomaly in the test part (a real market nobody has labelled yet) the held-out measures are
         // taken on anomalies injected there instead, and say so (`measured_on_injected`), rather than reading 0.
         let injectedTest =
             testLabels == 0
             ? try await injected(
-                snapshot: snapshot, range: testRange, avoid: avoid,
-                perSymbol: perSymbol > 0 ? max(4, Int((Double(perSymbol) * calibrationShare).rounded(.up))) : 0, seed: versionSeed &+ 303)
+                source: source, snapshot: snapshot, range: testRange, avoid: avoid, perSymbol: perSymbolHeldOut, seed: versionSeed &+ 303)
             : InjectedSet()
         outcome.injectedAnomalies = injectedTrain.anomalies
         for set in [injectedTrain, injectedCalibration] {
