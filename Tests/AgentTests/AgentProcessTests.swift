@@ -155,27 +155,25 @@ struct AgentProcessTests {
             feeds: """
                   - {type: synthetic, symbols: 10, tick_rate: 0, max_ticks: 4000, seed: 5, interval_seconds: 60, start_timestamp: 1600000000000}
                 """, spool: "{fsync: never, segment_max_bytes: 65536, max_total_bytes: 131072, when_full: block}", admin: "127.0.0.1:\(port)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--config", config, "--exit-when-drained"]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let logPath = directory.path + "/agent.log"
+        let process = try launchLogged(binary, ["run", "--config", config, "--exit-when-drained"], logPath: logPath)
         defer { if process.isRunning { process.terminate() } }
+        func logs() -> String { String((try? String(contentsOfFile: logPath, encoding: .utf8))?.suffix(3000) ?? "") }
         let base = "http://127.0.0.1:\(port)"
         // 40 000 bars are ~1.7 MB of batches: far more than the 128 KiB spool, so the pipeline must stop and wait.
-        let blocked = await eventually(timeout: .seconds(30)) {
+        let blocked = await eventually {
             guard let (status, body) = await httpGet(base + "/readyz") else { return false }
             return status == 503 && body.contains("spool full")
         }
         let metrics = await httpGet(base + "/metrics")?.1 ?? ""
-        #expect(blocked)
+        #expect(blocked, "\(logs())")
         // The spool stays within its bound while blocked.
         let spoolBytes = metrics.split(separator: "\n").first { $0.hasPrefix("vigil_agent_spool_bytes ") }
             .flatMap { Double($0.split(separator: " ")[1]) }
         #expect(spoolBytes.map { $0 > 0 && $0 <= 131_072 } == true, "spool bytes \(String(describing: spoolBytes))")
         collector.state.always.withLock { $0 = nil }
         #expect(await eventually(timeout: .seconds(60)) { !process.isRunning })
-        #expect(process.terminationStatus == 0)
+        #expect(process.terminationStatus == 0, "\(logs())")
         #expect(collector.bars == 10 * 4000)
         #expect(collector.state.received.withLock { $0.duplicates } == 0)
     }
@@ -195,7 +193,10 @@ struct AgentProcessTests {
         let errors = Pipe()
         process.standardError = errors
         try process.run()
-        try await Task.sleep(for: .seconds(2))
+        // Signal handlers are installed before the shipper starts, so once the dead collector has seen two requests the
+        // agent is running and spooling (a fixed sleep could land before that on a loaded machine).
+        #expect(await eventually { collector.state.received.withLock { $0.requests } >= 2 })
+        try await Task.sleep(for: .milliseconds(500))
         process.terminate()  // SIGTERM
         let stderrTask = Task.detached { errors.fileHandleForReading.readDataToEndOfFile() }
         process.waitUntilExit()
@@ -239,9 +240,9 @@ struct AgentProcessTests {
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         let base = "http://127.0.0.1:\(port)"
-        #expect(await eventually(timeout: .seconds(20)) { await httpGet(base + "/readyz")?.0 == 200 })
+        #expect(await eventually { await httpGet(base + "/readyz")?.0 == 200 })
         #expect(await httpGet(base + "/healthz")?.0 == 200)
-        #expect(await eventually(timeout: .seconds(20)) { (await httpGet(base + "/metrics")?.1 ?? "").contains("vigil_agent_batches_sealed_total") })
+        #expect(await eventually { (await httpGet(base + "/metrics")?.1 ?? "").contains("vigil_agent_batches_sealed_total") })
         let metrics = await httpGet(base + "/metrics")?.1 ?? ""
         for name in [
             "vigil_agent_feed_bars_total", "vigil_agent_normalizer_bars_total", "vigil_agent_batches_sealed_total", "vigil_agent_spool_bytes",
@@ -259,7 +260,7 @@ struct AgentProcessTests {
         try (text + "\ndetection: {alert_threshold: 0.7}\n").write(toFile: config, atomically: true, encoding: .utf8)
         kill(process.processIdentifier, SIGHUP)
         #expect(
-            await eventually(timeout: .seconds(20)) {
+            await eventually {
                 let now = await httpGet(base + "/metrics")?.1 ?? ""
                 return now.contains("vigil_agent_config_reloads_total{outcome=\"applied\"} 1") && !now.contains(before)
             })
@@ -267,7 +268,7 @@ struct AgentProcessTests {
         try "batch: {max_bars: -1}\n".write(toFile: config, atomically: true, encoding: .utf8)
         kill(process.processIdentifier, SIGHUP)
         #expect(
-            await eventually(timeout: .seconds(20)) {
+            await eventually {
                 (await httpGet(base + "/metrics")?.1 ?? "").contains("vigil_agent_config_reloads_total{outcome=\"invalid\"} 1")
             })
         #expect(process.isRunning)
@@ -290,12 +291,12 @@ struct AgentProcessTests {
         func feeds() -> Set<String> {
             Set(collector.state.received.withLock { $0.batches.flatMap { $0.series.map(\.feed) } })
         }
-        #expect(await eventually(timeout: .seconds(20)) { feeds() == ["alpha"] })
+        #expect(await eventually { feeds() == ["alpha"] })
         let text = try String(contentsOfFile: config, encoding: .utf8)
         let second = "  - {type: synthetic, name: beta, symbols: 2, tick_rate: 40, seed: 2, interval_seconds: 60, start_timestamp: 1600000000000}"
         try text.replacingOccurrences(of: first, with: first + "\n" + second).write(toFile: config, atomically: true, encoding: .utf8)
         kill(process.processIdentifier, SIGHUP)
-        #expect(await eventually(timeout: .seconds(20)) { feeds() == ["alpha", "beta"] })
+        #expect(await eventually { feeds() == ["alpha", "beta"] })
         try await Task.sleep(for: .milliseconds(300))
         process.terminate()
         process.waitUntilExit()

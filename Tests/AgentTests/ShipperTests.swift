@@ -96,7 +96,7 @@ struct ShipperTests {
         }
         let shipper = fixture.shipper(url: collector.url)
         let task = Task { try await shipper.run() }
-        let drained = await eventually(timeout: .seconds(30)) { fixture.spool.stats.pendingRecords == 0 }
+        let drained = await eventually { fixture.spool.stats.pendingRecords == 0 }
         task.cancel()
         _ = try? await task.value
         #expect(drained)
@@ -119,7 +119,7 @@ struct ShipperTests {
         collector.state.script.withLock { $0 = [.fail(status: 400, retryAfter: nil, body: #"{"message":"bad batch"}"#)] }
         let shipper = fixture.shipper(url: collector.url, compression: "none")
         let task = Task { try await shipper.run() }
-        #expect(await eventually(timeout: .seconds(30)) { fixture.spool.stats.pendingRecords == 0 })
+        #expect(await eventually { fixture.spool.stats.pendingRecords == 0 })
         task.cancel()
         _ = try? await task.value
         #expect(collector.state.received.withLock { $0.batches.map(\.sequence) } == [2, 3])

@@ -38,14 +38,14 @@ struct DashboardTests {
         // Series appear one scrape (1 s) after the traffic that creates them, and rate() needs two samples: poll until
         // every query answers with series, then report whatever still does not.
         var problems: [String] = []
-        _ = await eventually(timeout: .seconds(45)) {
+        _ = await eventually(timeout: .seconds(90)) {
             problems = await Self.check(queries, client: client)
             return problems.isEmpty
         }
         #expect(problems.isEmpty, "dashboard queries failing on a real Prometheus:\n\(problems.joined(separator: "\n"))\n\(world.logs)")
 
         var ruleProblems: [String] = []
-        _ = await eventually(timeout: .seconds(30)) {
+        _ = await eventually {
             ruleProblems = await Self.checkRules(world: world, client: client)
             return ruleProblems.isEmpty
         }
@@ -188,7 +188,7 @@ final class DashboardWorld {
         try writeCollector()
         try start("agent-1", DashboardTests.agent, ["run", "--config", directory.path + "/agent-1.yaml"])
         #expect(
-            await eventually(timeout: .seconds(20)) { await self.agentSample(0, "vigil_agent_shipper_retries_total") > 0 },
+            await eventually { await self.agentSample(0, "vigil_agent_shipper_retries_total") > 0 },
             "agent-1 never retried against the absent collector")
         try start("collector", DashboardTests.collector, ["serve", "--config", directory.path + "/collector.yaml"])
         try await waitUntilDelivered(0)
@@ -219,7 +219,7 @@ final class DashboardWorld {
         #expect(try await get("/v1/no-such-route").status == 404)
         for _ in 0..<2 { #expect(try await get("/v1/alerts?limit=5").status == 200) }  // the second is a cache hit
         kill(try #require(processes["agent-1"]).processIdentifier, SIGHUP)
-        #expect(await eventually(timeout: .seconds(20)) { await self.agentSample(0, "vigil_agent_config_reloads_total") > 0 })
+        #expect(await eventually { await self.agentSample(0, "vigil_agent_config_reloads_total") > 0 })
     }
 
     /// SIGTERM to everything, SIGKILL to whatever has not exited 10 s later.

@@ -23,7 +23,7 @@ struct EndToEndTests {
         var kills = 0
         for _ in 0..<3 {
             // Let batches flow (and some be mid-flight), then kill the collector without warning.
-            _ = await eventually(timeout: .seconds(20)) { (try? await run.stats())?.bars ?? 0 > 0 }
+            _ = await eventually { (try? await run.stats())?.bars ?? 0 > 0 }
             try await Task.sleep(for: .milliseconds(Int.random(in: 300...900)))
             kill(collector.processIdentifier, SIGKILL)
             collector.waitUntilExit()
@@ -47,7 +47,7 @@ struct EndToEndTests {
         let collector = try run.startCollector()
         for _ in 0..<3 {
             let agent = try run.startAgent()
-            _ = await eventually(timeout: .seconds(20)) { (try? await run.stats())?.bars ?? 0 > 0 }
+            _ = await eventually { (try? await run.stats())?.bars ?? 0 > 0 }
             try await Task.sleep(for: .milliseconds(Int.random(in: 200...700)))
             kill(agent.processIdentifier, SIGKILL)
             agent.waitUntilExit()
@@ -158,7 +158,7 @@ final class Run: Sendable {
             (try? String(contentsOfFile: directory.path + "/agent/deadletter.jsonl", encoding: .utf8))?
             .split(separator: "\n").count ?? 0
         // The agent exits once everything is acknowledged; the collector must be up to answer.
-        #expect(await eventually(timeout: .seconds(30)) { (try? await self.stats()) != nil })
+        #expect(await eventually { (try? await self.stats()) != nil })
         let stats = try await stats()
         #expect(stats.bars == Int64(rows - deadLetters), "stored \(stats.bars), sent \(rows) − \(deadLetters) rejected")
         #expect(stats.rejected == 0)

@@ -70,8 +70,10 @@ private final class TraceReceiver: Sendable {
         }
     }
 
-    /// Waits until `condition` holds for the received requests, or `timeout` passes.
-    func waitFor(timeout: Duration = .seconds(10), _ condition: ([Received]) -> Bool) async -> Bool {
+    /// Waits until `condition` holds for the received requests, or `timeout` passes. The bound is generous because
+    /// the tests run in parallel on two cooperative threads: a CPU-bound test elsewhere can hold back this task's wake-ups
+    /// for seconds (a 10 s bound once failed in CI that way); on success it returns at once.
+    func waitFor(timeout: Duration = .seconds(60), _ condition: ([Received]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition(requests) { return true }
@@ -280,7 +282,7 @@ struct SpanExporterTests {
             // forward() never waits for the network: 2000 calls return while every export attempt fails.
             for index in 0..<2_000 { exporter.forward([agentResourceSpans(count: 1, traceByte: UInt8(truncatingIfNeeded: index))]) }
             // Let the run loop get into its retry backoff.
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(60)
             while exporter.stats.retriedRequests == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
             #expect(exporter.stats.retriedRequests > 0)
 
@@ -310,7 +312,8 @@ struct SpanExporterTests {
 
     @Test func gracefulShutdownFlushesWhatIsQueued() async throws {
         let receiver = try TraceReceiver()
-        let exporter = makeExporter(endpoint: receiver.url, interval: .seconds(3600), timeoutSeconds: 5)
+        // A deadline far beyond what the flush needs, so a loaded machine cannot make it run out.
+        let exporter = makeExporter(endpoint: receiver.url, interval: .seconds(3600), timeoutSeconds: 60)
         let group = ServiceGroup(services: [exporter], logger: Logger(label: "test.group"))
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -328,13 +331,15 @@ struct SpanExporterTests {
     @Test func shutdownFlushGivesUpAtTheDeadline() async throws {
         // Always 503: the last flush retries only until timeoutSeconds have passed, then drops and counts.
         let receiver = try TraceReceiver(script: Array(repeating: .init(status: 503), count: 1_000))
-        let exporter = makeExporter(endpoint: receiver.url, interval: .seconds(3600), timeoutSeconds: 0.5)
+        let exporter = makeExporter(endpoint: receiver.url, interval: .milliseconds(20), timeoutSeconds: 0.5)
         let group = ServiceGroup(services: [exporter], logger: Logger(label: "test.group"))
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             exporter.forward([agentResourceSpans(count: 4)])
-            try await Task.sleep(for: .milliseconds(50))
+            // Shut down once the batch is in its retries: were the 0.5 s deadline to start before the exporter had run
+            // at all (a loaded machine), the batch would be left unsent rather than given up on.
+            #expect(await receiver.waitFor { !$0.isEmpty })
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

@@ -86,7 +86,7 @@ import VigilWire
         #expect(
             try await collector.post(makeBatch(sequence: 1, bars: 10), headers: [("traceparent", "00-\(zeros)-\(parent)-01")]).1?.status == .accepted)
         var receive: Opentelemetry_Proto_Trace_V1_Span?
-        _ = await eventually(timeout: .seconds(10)) {
+        _ = await eventually {
             receive = receive ?? collector.recorder.drain().first { $0.name == "collector.receiver.receive" }
             return receive != nil
         }
@@ -162,7 +162,7 @@ private func spans(
 ) async -> [Opentelemetry_Proto_Trace_V1_Span] {
     let id = Data(hex: trace)
     var collected: [Opentelemetry_Proto_Trace_V1_Span] = []
-    _ = await eventually(timeout: .seconds(10)) {
+    _ = await eventually {
         collected += recorder.drain().filter { $0.traceID == id }
         return complete(collected)
     }

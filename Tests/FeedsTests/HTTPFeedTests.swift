@@ -180,8 +180,9 @@ struct HTTPFeedTests {
         let poll = try #require(try await feed.poll())
         let elapsed = ContinuousClock.now - started
         #expect(poll.records.count == 1)
+        // At least the server's delay on the real clock; that it is exactly the delay (not a longer backoff) is the
+        // injected-clock test's to show — an upper bound on wall time would only measure how busy the machine is.
         #expect(elapsed >= .seconds(1))
-        #expect(elapsed < .seconds(10))
     }
 
     @Test func circuitBreakerOpensProbesAndCloses() async throws {

@@ -5,7 +5,7 @@ import VigilSpool
 
 /// Polls `condition` until it holds, for at most `timeout`. Used to wait for another task to reach a state (an append
 /// parked on the spool), never to assert how long something takes.
-func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
         if ContinuousClock.now >= deadline { return false }

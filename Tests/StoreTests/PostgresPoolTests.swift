@@ -18,9 +18,9 @@ struct PostgresPoolTests {
         )
     }
 
-    /// Polls `condition` until it holds; throws after 10 s so a broken pool fails the test instead of hanging it.
+    /// Polls `condition` until it holds; throws after 60 s so a broken pool fails the test instead of hanging it.
     static func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !condition() {
             guard ContinuousClock.now < deadline else { throw StoreError(.busy, "timed out waiting until \(what)") }
             try await Task.sleep(for: .milliseconds(5))
