@@ -73,8 +73,10 @@ final class CollectorHarness: Sendable {
         _ = try? await task.value
     }
 
+    /// The timeout only guards against a hang: `POST /v1/models/train` answers when training is done, which in a debug
+    /// build on a loaded 2-core machine took over 30 s.
     func send(_ path: String, method: String = "POST", body: [UInt8] = [], headers: [(String, String)] = []) async throws -> HTTPResponse {
-        try await HTTPClient().execute(HTTPRequest(method: method, url: base + path, headers: headers, body: body, timeoutSeconds: 30))
+        try await HTTPClient().execute(HTTPRequest(method: method, url: base + path, headers: headers, body: body, timeoutSeconds: 300))
     }
 
     func get(_ path: String) async throws -> HTTPResponse { try await send(path, method: "GET") }

@@ -341,7 +341,7 @@ final class DashboardWorld {
     }
 
     private func get(_ path: String) async throws -> HTTPResponse {
-        try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(collectorPort)\(path)", timeoutSeconds: 10))
+        try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(collectorPort)\(path)", timeoutSeconds: 60))
     }
 
     static func registeredModelIDs(_ response: HTTPResponse) throws -> [Int] {
@@ -468,7 +468,7 @@ struct PrometheusClient: Sendable {
     }
 
     func rules() async throws -> [Rule] {
-        let response = try await HTTPClient().execute(HTTPRequest(url: "\(base)/api/v1/rules", timeoutSeconds: 10))
+        let response = try await HTTPClient().execute(HTTPRequest(url: "\(base)/api/v1/rules", timeoutSeconds: 60))
         let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
         let groups = (object?["data"] as? [String: Any])?["groups"] as? [[String: Any]] ?? []
         return groups.flatMap { $0["rules"] as? [[String: Any]] ?? [] }.map { rule in

@@ -137,7 +137,7 @@ final class Run: Sendable {
     }
 
     func get<T: Decodable>(_ path: String, as: T.Type) async throws -> T {
-        let response = try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(port)\(path)", timeoutSeconds: 10))
+        let response = try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(port)\(path)", timeoutSeconds: 60))
         guard response.status == 200 else { throw TestFailure("GET \(path): \(response.status) \(response.bodyText)") }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
