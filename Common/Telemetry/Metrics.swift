@@ -101,7 +101,7 @@ public enum MetricCatalogue {
         .init(name: MetricName.barsProcessed, type: .counter, help: "Bars scored by the Tier-1 detectors.", labels: []),
         .init(name: MetricName.detectDuration, type: .histogram, help: "Time to run Tier-1 detection over one feed poll, in seconds.", labels: []),
         .init(
-            name: MetricName.batchesSealed, type: .counter, help: "Batches sealed by the batcher, by trigger (size, age, shutdown).",
+            name: MetricName.batchesSealed, type: .counter, help: "Batches sealed by the batcher, by trigger (size, age, shutdown, flush, spans).",
             labels: ["trigger"]),
         .init(name: MetricName.batchBars, type: .histogram, help: "Bars per sealed batch.", labels: []),
         .init(name: MetricName.batchBytes, type: .histogram, help: "Encoded size of sealed batches in bytes.", labels: []),

@@ -45,8 +45,10 @@ struct TraceEndToEndTests {
         do {
             let up = await eventually(timeout: .seconds(120)) { await httpGet("\(run.baseURL)/healthz")?.0 == 200 }
             try #require(up, "collector did not come up: \(run.log("collector.log").suffix(2000))")
-            agent = try run.launch(try #require(Self.agent), ["run", "--config", run.directory.path + "/agent.yaml"], log: "agent.log")
+            agent = try run.launch(
+                try #require(Self.agent), ["run", "--config", run.directory.path + "/agent.yaml", "--exit-when-drained"], log: "agent.log")
             try await verify(run: run, receiver: receiver)
+            try await verifyLastBatch(run: run, receiver: receiver, agent: try #require(agent))
         } catch {
             await run.stop(agent)
             await run.stop(collector)
@@ -99,6 +101,35 @@ struct TraceEndToEndTests {
             complete,
             "trace \(traceID) incomplete: \(spans.map(\.span.name).sorted())\ncollector: \(run.log("collector.log").suffix(1500))")
         checkStructure(spans, traceID: traceID, alertSpanID: spanID)
+    }
+
+    /// The last batch's spool-append and send spans have no later batch to ride in: after the agent drained and stopped
+    /// they arrive in the batch of spans it seals at shutdown (`AgentPipeline.sealRecordedSpans`).
+    private func verifyLastBatch(run: TraceRun, receiver: OTLPReceiver, agent: Process) async throws {
+        let exited = await eventually(timeout: .seconds(180)) { !agent.isRunning }
+        try #require(exited, "the agent did not exit when drained: \(run.log("agent.log").suffix(1500))")
+        #expect(agent.terminationStatus == 0, "\(run.log("agent.log").suffix(1500))")
+        let seals = receiver.spans(named: "agent.batcher.seal").filter { (Int($0.attribute("vigil.batch.bars") ?? "") ?? 0) > 0 }
+        let last = try #require(
+            seals.max { (Int($0.attribute("vigil.batch.sequence") ?? "") ?? 0) < (Int($1.attribute("vigil.batch.sequence") ?? "") ?? 0) })
+        let sequence = try #require(last.attribute("vigil.batch.sequence"))
+        #expect(seals.count == 90, "one batch per replayed bar: \(seals.count)")
+        var appends: [OTLPReceiver.ReceivedSpan] = []
+        var sends: [OTLPReceiver.ReceivedSpan] = []
+        let arrived = await eventually(timeout: .seconds(60)) {
+            appends = receiver.spans(named: "agent.spool.append").filter { $0.span.parentSpanID == last.span.spanID }
+            sends = receiver.spans(named: "agent.shipper.send").filter { $0.attribute("vigil.batch.sequence") == sequence }
+            return !appends.isEmpty && sends.contains { $0.attribute("http.response.status_code") == "200" }
+        }
+        #expect(
+            arrived,
+            "batch \(sequence): \(appends.count) append, sends \(sends.map { $0.attribute("http.response.status_code") ?? "-" })\nagent: \(run.log("agent.log").suffix(1500))"
+        )
+        #expect(sends.allSatisfy { $0.span.parentSpanID == last.span.spanID && $0.span.traceID == last.span.traceID })
+        // The spans-only batch records no send span of its own: no send names a batch after the last one with bars.
+        let sequences = receiver.spans(named: "agent.shipper.send").compactMap { Int($0.attribute("vigil.batch.sequence") ?? "") }
+        #expect(sequences.allSatisfy { $0 <= Int(sequence) ?? 0 }, "\(sequences.sorted().suffix(5))")
+        #expect(!run.log("agent.log").contains("wait in the spool"), "\(run.log("agent.log").suffix(1500))")
     }
 
     private func checkStructure(_ spans: [OTLPReceiver.ReceivedSpan], traceID: String, alertSpanID: String) {
@@ -187,8 +218,8 @@ private final class TraceRun: Sendable {
         logging: {level: info}
         """.write(toFile: directory.path + "/collector.yaml", atomically: true, encoding: .utf8)
         // One bar per poll (`batch_size: 1`) and per batch (`max_bars: 1`): the spike bar's batch leads with the spike's
-        // detection, so its seal and send spans join the alert's trace. The append and send spans travel in a later
-        // batch, so a slow synthetic heartbeat keeps batches coming after the finite replay is done.
+        // detection, so its seal and send spans join the alert's trace. A batch's append and send spans travel in a
+        // later batch; the last batch's in the spans-only batch the agent seals when it stops (`--exit-when-drained`).
         try """
         agent: {id: \(TraceEndToEndTests.agentID), data_dir: \(directory.path)/agent, detector_snapshot_seconds: 0}
         collector: {url: "\(baseURL)", initial_backoff_ms: 50, max_backoff_ms: 1000, timeout_seconds: 30}
@@ -198,7 +229,6 @@ private final class TraceRun: Sendable {
         logging: {level: info}
         feeds:
           - {type: replay, name: replay, path: \(csvPath), speed: 0, batch_size: 1}
-          - {type: synthetic, name: heartbeat, symbols: 1, tick_rate: 5, anomaly_rate: 0, seed: 3, interval_seconds: 60, start_timestamp: 1600000000000}
         """.write(toFile: directory.path + "/agent.yaml", atomically: true, encoding: .utf8)
     }
 
@@ -342,6 +372,7 @@ private final class OTLPReceiver: Sendable {
         }
 
         func trace(_ id: String) -> [ReceivedSpan] { state.withLock { $0.traces[id] ?? [] } }
+        func spans(named name: String) -> [ReceivedSpan] { state.withLock { $0.traces.values.flatMap { $0.filter { $0.span.name == name } } } }
         var problems: [String] { state.withLock { $0.problems } }
     }
 
@@ -359,6 +390,7 @@ private final class OTLPReceiver: Sendable {
 
     var url: String { "http://127.0.0.1:\(server.port)/v1/traces" }
     func trace(_ id: String) -> [ReceivedSpan] { store.trace(id) }
+    func spans(named name: String) -> [ReceivedSpan] { store.spans(named: name) }
     var problems: [String] { store.problems }
 }
 

@@ -102,8 +102,30 @@ public struct AgentRuntime: Sendable {
                 "collector.url": "\(config.collector.url)",
             ])
         try await group.run()
+        if config.tracing.enabled { await shipRecordedSpans(pipeline: pipeline, shipper: shipper, spool: spool, logger: logger) }
         spool.close()
         logger.info("Agent stopped.", metadata: ["spool.pending": "\(spool.stats.pendingRecords)"])
+    }
+}
+
+/// After a graceful stop: a batch's spool-append and send spans travel in the next batch, so the last batch's would be
+/// lost. Once the collector has acknowledged everything, they are sealed into spans-only batches
+/// (`max_spans_per_batch` each), each sent once (5 s at most); one that fails waits in the spool for the next start like
+/// any other batch. With batches still pending (collector unreachable) they are not sealed: a full spool under
+/// `when_full: block` would hold the shutdown forever, and those spans only describe failed attempts.
+private func shipRecordedSpans(pipeline: AgentPipeline, shipper: Shipper, spool: Spool, logger: Logger) async {
+    do {
+        while spool.stats.pendingRecords == 0, let sequence = try await pipeline.sealRecordedSpans() {
+            guard let record = try spool.pending(limit: 1).first, record.id == sequence,
+                case .acked = await shipper.send(record, traced: false, timeoutSeconds: min(shipper.configuration.timeoutSeconds, 5))
+            else {
+                logger.info("The last spans wait in the spool for the collector.", metadata: ["batch.sequence": "\(sequence)"])
+                return
+            }
+            _ = spool.acknowledge(upTo: record.id)
+        }
+    } catch {
+        logger.warning("Cannot seal the last spans into a batch.", metadata: ["error.message": "\(error)"])
     }
 }
 

@@ -201,20 +201,9 @@ public actor AgentPipeline {
         // The seal span itself ends before encoding, so it travels in this batch; the spool append and ship spans
         // (children of it) ride in a later one.
         span.end()
-        let spans = tracer.recorder.drain(limit: maxSpansPerBatch)
-        let resourceSpans =
-            spans.isEmpty
-            ? []
-            : [
-                Opentelemetry_Proto_Trace_V1_ResourceSpans(
-                    spans: spans,
-                    resource: [
-                        ("service.name", "vigil-agent"), ("service.version", identity.agentVersion), ("vigil.agent.id", identity.agentID),
-                    ], scope: "vigil-agent", version: identity.agentVersion)
-            ]
         let sealed = try batcher.seal(
             agentID: identity.agentID, agentVersion: identity.agentVersion, sequence: sequence, configVersion: identity.configVersion,
-            spans: resourceSpans, traceparent: span.spanContext.traceparent)
+            spans: drainRecordedSpans(), traceparent: span.spanContext.traceparent)
         metrics.sealed(trigger).increment()
         metrics.batchBars.record(sealed.barCount)
         metrics.batchBytes.record(sealed.batch.count)
@@ -232,6 +221,39 @@ public actor AgentPipeline {
             }
             throw error
         }
+    }
+
+    /// Seals the spans still in the recorder into a batch of their own, with no bars, and spools it; nil when there are
+    /// none (or tracing is off, or bars are pending). For shutdown, once the collector acknowledged everything: a
+    /// batch's spool-append and send spans ride in the next batch, and after the last batch there is no next one.
+    /// It records no span of its own, so it leaves nothing behind.
+    public func sealRecordedSpans() async throws -> UInt64? {
+        await acquire()
+        defer { release() }
+        guard maxSpansPerBatch > 0, batcher.isEmpty, unspooled.isEmpty, tracer.recorder.count > 0 else { return nil }
+        let sequence = try sequences.allocate()
+        let sealed = try batcher.seal(
+            agentID: identity.agentID, agentVersion: identity.agentVersion, sequence: sequence, configVersion: identity.configVersion,
+            spans: drainRecordedSpans(), traceparent: "")
+        metrics.sealed(.spans).increment()
+        metrics.batchBytes.record(sealed.batch.count)
+        unspooled.append((sequence, sealed.encoded(), batcher.lastSealedPositions))
+        try await appendUnspooled()
+        try spool.flush()
+        return sequence
+    }
+
+    /// Up to `maxSpansPerBatch` finished spans, under the agent's resource, for the batch being sealed.
+    private func drainRecordedSpans() -> [Opentelemetry_Proto_Trace_V1_ResourceSpans] {
+        let spans = tracer.recorder.drain(limit: maxSpansPerBatch)
+        guard !spans.isEmpty else { return [] }
+        return [
+            Opentelemetry_Proto_Trace_V1_ResourceSpans(
+                spans: spans,
+                resource: [
+                    ("service.name", "vigil-agent"), ("service.version", identity.agentVersion), ("vigil.agent.id", identity.agentID),
+                ], scope: "vigil-agent", version: identity.agentVersion)
+        ]
     }
 
     /// Drops records at or before the feed's durable position (already sealed before a restart), counting them.

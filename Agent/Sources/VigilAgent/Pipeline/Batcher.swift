@@ -46,6 +46,8 @@ public struct BatcherConfiguration: Codable, Sendable, Equatable {
 public struct Batcher {
     public enum Trigger: String, Sendable {
         case size, age, shutdown, flush
+        /// A batch of spans only, sealed at shutdown (`AgentPipeline.sealRecordedSpans`).
+        case spans
     }
 
     struct SeriesKey: Hashable {

@@ -129,8 +129,9 @@ public final class Shipper: Service, Sendable {
             ])
     }
 
-    /// One delivery attempt of one spooled batch.
-    public func send(_ record: SpoolRecord) async -> Outcome {
+    /// One delivery attempt of one spooled batch. `traced: false` records no span for it (the shutdown's span batch,
+    /// whose own span would have no batch left to travel in); `timeoutSeconds` overrides the configured timeout.
+    public func send(_ record: SpoolRecord, traced: Bool = true, timeoutSeconds: Double? = nil) async -> Outcome {
         let envelope: SpooledBatch
         do {
             envelope = try SpooledBatch(decoding: record.payload)
@@ -140,18 +141,18 @@ public final class Shipper: Service, Sendable {
         }
         var context = ServiceContext.topLevel
         if let parent = SpanContext(traceparent: envelope.traceparent) { context.spanContext = parent }
-        let span = tracer.startSpan("agent.shipper.send", context: context, ofKind: .client)
-        defer { span.end() }
-        span.attributes["vigil.batch.sequence"] = Int64(truncatingIfNeeded: record.id)
-        span.attributes["vigil.batch.bars"] = envelope.barCount
-        span.attributes["http.request.method"] = "POST"
-        span.attributes["url.full"] = endpoint
+        let span = traced ? tracer.startSpan("agent.shipper.send", context: context, ofKind: .client) : nil
+        defer { span?.end() }
+        span?.attributes["vigil.batch.sequence"] = Int64(truncatingIfNeeded: record.id)
+        span?.attributes["vigil.batch.bars"] = envelope.barCount
+        span?.attributes["http.request.method"] = "POST"
+        span?.attributes["url.full"] = endpoint
 
         var headers: [(String, String)] = [
             ("Content-Type", WireContract.protobufContentType),
             ("Accept", WireContract.protobufContentType),
-            ("traceparent", span.spanContext.traceparent),
         ]
+        if let span { headers.append(("traceparent", span.spanContext.traceparent)) }
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         var body = envelope.batch
         if configuration.compression == "gzip" {
@@ -166,15 +167,16 @@ public final class Shipper: Service, Sendable {
         let response: HTTPResponse
         do {
             response = try await client.execute(
-                HTTPRequest(method: "POST", url: endpoint, headers: headers, body: body, timeoutSeconds: configuration.timeoutSeconds))
+                HTTPRequest(
+                    method: "POST", url: endpoint, headers: headers, body: body, timeoutSeconds: timeoutSeconds ?? configuration.timeoutSeconds))
         } catch {
             metrics.duration.recordDuration(since: started)
             metrics.outcome("transport").increment()
-            span.recordError(error)
+            span?.recordError(error)
             return .retry(after: .zero, reason: "transport")
         }
         metrics.duration.recordDuration(since: started)
-        span.attributes["http.response.status_code"] = response.status
+        span?.attributes["http.response.status_code"] = response.status
         let outcome = classify(response)
         switch outcome {
         case .acked(let duplicate):
@@ -187,10 +189,10 @@ public final class Shipper: Service, Sendable {
             }
         case .retry(_, let reason):
             metrics.outcome(reason == "unauthorized" ? "unauthorized" : "retryable").increment()
-            span.setStatus(SpanStatus(code: .error, message: "HTTP \(response.status)"))
+            span?.setStatus(SpanStatus(code: .error, message: "HTTP \(response.status)"))
         case .permanent(let reason):
             metrics.outcome("permanent").increment()
-            span.setStatus(SpanStatus(code: .error, message: reason))
+            span?.setStatus(SpanStatus(code: .error, message: reason))
         }
         return outcome
     }
