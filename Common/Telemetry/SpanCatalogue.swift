@@ -47,6 +47,10 @@ public enum SpanCatalogue {
             name: "collector.deduper.check", service: collector, parent: "collector.receiver.receive",
             description: "The agent's sequence against its high-water mark."),
         .init(
+            name: "collector.partition.warmup", service: collector, parent: "collector.receiver.receive",
+            description:
+                "Reads the stored history of series the partitions hold no state for (after a restart, new symbols); only then."),
+        .init(
             name: "collector.partition.process", service: collector, parent: "collector.receiver.receive",
             description: "One partition's share of the request: windows, Tier-1 for ingested bars, features, episodes."),
         .init(

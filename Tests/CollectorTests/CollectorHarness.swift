@@ -29,9 +29,12 @@ final class CollectorHarness: Sendable {
 
     var base: String { "http://127.0.0.1:\(port)" }
 
-    static func start(postgres: Bool = false, _ configure: @Sendable (inout CollectorConfig) -> Void = { _ in }) async throws -> CollectorHarness {
+    /// `directory`: a stopped harness's, to restart a collector on its store (SQLite).
+    static func start(
+        postgres: Bool = false, directory: TemporaryDirectory? = nil, _ configure: @Sendable (inout CollectorConfig) -> Void = { _ in }
+    ) async throws -> CollectorHarness {
         _ = testRegistry
-        let directory = TemporaryDirectory()
+        let directory = directory ?? TemporaryDirectory()
         var config = CollectorConfig()
         config.collector.id = "test"
         config.collector.dataDir = directory.path

@@ -143,6 +143,66 @@ import VigilWire
         }
     }
 
+    /// A collector restarted between two requests scores the bars after the restart as one that never stopped: the
+    /// symbols' feature state comes back from their stored bars (`collector.partition.warmup`), so the champions'
+    /// scores of the first bars after the restart are the same. Without it each symbol started from an empty history.
+    @Test func aRestartedCollectorScoresTheNextBarsAsIfItHadNeverStopped() async throws {
+        let (batches, labels) = Self.market()
+        let directory = TemporaryDirectory()
+        let labelsPath = directory.path + "/labels.csv"
+        let split: Int64 = 1_600_000_000_000 + 300 * 86_400_000
+        let text = ([AnomalyLabel.csvHeader] + labels.filter { $0.endTimestamp < split }.map(\.csvLine)).joined(separator: "\n")
+        try text.write(toFile: labelsPath, atomically: true, encoding: .utf8)
+        let configure: @Sendable (inout CollectorConfig) -> Void = { config in
+            config.tier2.labelsPath = labelsPath
+            config.tier2.minTrainingRows = 2_000
+            config.tier2.minLabels = 10
+            config.tier2.injectPerSymbol = 10
+        }
+        // Two collectors see the same first half and train the same champions (training is deterministic).
+        let steady = try await CollectorHarness.start(configure)
+        defer { Task { await steady.stop() } }
+        var first = try await CollectorHarness.start(configure)
+        for collector in [steady, first] {
+            for batch in batches.prefix(6) { #expect(try await collector.post(batch).0.status == 200) }
+            #expect(try await collector.send("/v1/models/train").status == 200)
+        }
+        // One of them restarts on its store; both then get the next batch.
+        let store = first.directory
+        let warmedBefore = try await warmed(steady)
+        await first.stop()
+        first = try await CollectorHarness.start(directory: store, configure)
+        let restarted = first
+        defer { Task { await restarted.stop() } }
+        for collector in [steady, restarted] { #expect(try await collector.post(batches[6]).0.status == 200) }
+
+        func scores(_ collector: CollectorHarness) async throws -> [String: [String: Double]] {
+            let items = (try await collector.json("/v1/scores?from=\(split)&limit=10000"))["items"] as? [[String: Any]] ?? []
+            return Dictionary(
+                uniqueKeysWithValues: items.map { ("\($0["symbol"] ?? "")@\($0["time"] ?? "")", $0["scores"] as? [String: Double] ?? [:]) })
+        }
+        let expected = try await scores(steady)
+        let got = try await scores(restarted)
+        #expect(expected.count == Self.symbols * 50 && got.keys.sorted() == expected.keys.sorted())
+        let differing = expected.filter { key, value in
+            ModelKind.all.contains { kind in !(abs((value[kind] ?? .nan) - (got[key]?[kind] ?? .nan)) <= 1e-12) }
+        }
+        #expect(
+            differing.count == 0,
+            "rows score differently after the restart, e.g. \(differing.first.map { "\($0.key): \($0.value) vs \(got[$0.key] ?? [:])" } ?? "")"
+        )
+        // Every symbol was warmed from the store (the registry is the test process's, shared with other suites' collectors).
+        #expect(try await warmed(restarted) - warmedBefore >= Double(Self.symbols))
+    }
+
+    /// `vigil_collector_warmup_series_total{outcome="warmed"}` as scraped.
+    func warmed(_ collector: CollectorHarness) async throws -> Double {
+        let line = try await collector.get("/metrics").bodyText.split(separator: "\n").first {
+            $0.hasPrefix("vigil_collector_warmup_series_total{outcome=\"warmed\"}")
+        }
+        return line.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
+    }
+
     @Test func trainScorePromoteOverHTTP() async throws {
         let (batches, labels) = Self.market()
         let directory = TemporaryDirectory()

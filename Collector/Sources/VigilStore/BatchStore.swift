@@ -37,6 +37,10 @@ public protocol BatchStore: AlertStore, ModelRegistry, Sendable {
     /// Bars of one symbol with `from <= ts < to` (milliseconds since the epoch), oldest first.
     func bars(symbol: String, from: Int64, to: Int64, limit: Int) async throws -> [StoredBar]
 
+    /// The newest `limit` bars of one series (symbol and interval) before `before`, oldest first: the history a
+    /// restarted collector rebuilds a series' detector and feature state from.
+    func latestBars(symbol: String, intervalSeconds: Int32, before: Int64, limit: Int) async throws -> [StoredBar]
+
     /// One page of detections in `(ts, id)` order, filtered; `query.after` continues from a previous page's cursor.
     func detections(_ query: DetectionQuery) async throws -> DetectionPage
 

@@ -52,6 +52,7 @@ public final class BlackholeStore: BatchStore {
     public func stats() async throws -> StoreStats { state.withLock { $0.stats } }
 
     public func bars(symbol: String, from: Int64, to: Int64, limit: Int) async throws -> [StoredBar] { [] }
+    public func latestBars(symbol: String, intervalSeconds: Int32, before: Int64, limit: Int) async throws -> [StoredBar] { [] }
 
     public func detections(_ query: DetectionQuery) async throws -> DetectionPage { DetectionPage(items: [], nextCursor: nil) }
 

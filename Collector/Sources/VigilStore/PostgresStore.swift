@@ -661,19 +661,35 @@ public final class PostgresStore: BatchStore {
                 """,
                 [.text(symbol), .text("\(from)"), .text("\(to)"), .text("\(min(max(limit, 1), 100_000))")]
             )
-            return rows.compactMap { row in
-                guard row.count == 10, let symbol = row[0], let interval = row[1].flatMap({ Int32($0) }),
-                    let ts = row[2].flatMap({ Int64($0) }), let open = row[3].flatMap({ Double($0) }),
-                    let high = row[4].flatMap({ Double($0) }), let low = row[5].flatMap({ Double($0) }),
-                    let close = row[6].flatMap({ Double($0) }), let volume = row[7].flatMap({ Double($0) }), let feed = row[8],
-                    let agent = row[9]
-                else { return nil }
-                return StoredBar(
-                    symbol: symbol, intervalSeconds: interval, timestamp: ts, open: open, high: high, low: low, close: close,
-                    volume: volume, feed: feed, agentID: agent
-                )
-            }
+            return rows.compactMap(Self.storedBar)
         }
+    }
+
+    public func latestBars(symbol: String, intervalSeconds: Int32, before: Int64, limit: Int) async throws -> [StoredBar] {
+        try await onConnection { (conn) throws(StoreError) -> [StoredBar] in
+            let rows = try conn.query(
+                """
+                SELECT symbol, interval_seconds, ts_ms, open, high, low, close, volume, feed, agent_id
+                FROM bars WHERE symbol = $1 AND interval_seconds = $2 AND ts_ms < $3 ORDER BY ts_ms DESC LIMIT $4
+                """,
+                [.text(symbol), .text("\(intervalSeconds)"), .text("\(before)"), .text("\(min(max(limit, 1), 100_000))")]
+            )
+            return rows.reversed().compactMap(Self.storedBar)
+        }
+    }
+
+    /// A `bars` row selected as `symbol, interval_seconds, ts_ms, open, high, low, close, volume, feed, agent_id`.
+    private static func storedBar(_ row: [String?]) -> StoredBar? {
+        guard row.count == 10, let symbol = row[0], let interval = row[1].flatMap({ Int32($0) }),
+            let ts = row[2].flatMap({ Int64($0) }), let open = row[3].flatMap({ Double($0) }),
+            let high = row[4].flatMap({ Double($0) }), let low = row[5].flatMap({ Double($0) }),
+            let close = row[6].flatMap({ Double($0) }), let volume = row[7].flatMap({ Double($0) }), let feed = row[8],
+            let agent = row[9]
+        else { return nil }
+        return StoredBar(
+            symbol: symbol, intervalSeconds: interval, timestamp: ts, open: open, high: high, low: low, close: close,
+            volume: volume, feed: feed, agentID: agent
+        )
     }
 
     public func detections(_ query: DetectionQuery) async throws -> DetectionPage {

@@ -419,17 +419,33 @@ public final class SQLiteStore: BatchStore {
                 """,
                 [.text(symbol), .int(from), .int(to), .int(Int64(min(max(limit, 1), 100_000)))]
             )
-            return rows.compactMap { row in
-                guard row.count == 10, let symbol = row[0].string, let interval = row[1].int64, let ts = row[2].int64,
-                    let open = row[3].double, let high = row[4].double, let low = row[5].double, let close = row[6].double,
-                    let volume = row[7].double, let feed = row[8].string, let agent = row[9].string
-                else { return nil }
-                return StoredBar(
-                    symbol: symbol, intervalSeconds: Int32(clamping: interval), timestamp: ts, open: open, high: high, low: low,
-                    close: close, volume: volume, feed: feed, agentID: agent
-                )
-            }
+            return rows.compactMap(Self.storedBar)
         }
+    }
+
+    public func latestBars(symbol: String, intervalSeconds: Int32, before: Int64, limit: Int) async throws -> [StoredBar] {
+        try await locked { (conn) throws(StoreError) -> [StoredBar] in
+            let rows = try conn.query(
+                """
+                SELECT symbol, interval_seconds, ts_ms, open, high, low, close, volume, feed, agent_id
+                FROM bars WHERE symbol = ? AND interval_seconds = ? AND ts_ms < ? ORDER BY ts_ms DESC LIMIT ?
+                """,
+                [.text(symbol), .int(Int64(intervalSeconds)), .int(before), .int(Int64(min(max(limit, 1), 100_000)))]
+            )
+            return rows.reversed().compactMap(Self.storedBar)
+        }
+    }
+
+    /// A `bars` row selected as `symbol, interval_seconds, ts_ms, open, high, low, close, volume, feed, agent_id`.
+    private static func storedBar(_ row: [SQLValue]) -> StoredBar? {
+        guard row.count == 10, let symbol = row[0].string, let interval = row[1].int64, let ts = row[2].int64,
+            let open = row[3].double, let high = row[4].double, let low = row[5].double, let close = row[6].double,
+            let volume = row[7].double, let feed = row[8].string, let agent = row[9].string
+        else { return nil }
+        return StoredBar(
+            symbol: symbol, intervalSeconds: Int32(clamping: interval), timestamp: ts, open: open, high: high, low: low,
+            close: close, volume: volume, feed: feed, agentID: agent
+        )
     }
 
     public func detections(_ query: DetectionQuery) async throws -> DetectionPage {

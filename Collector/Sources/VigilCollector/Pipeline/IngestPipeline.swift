@@ -114,6 +114,8 @@ public final class IngestPipeline: Sendable {
             metrics.throttled(endpoint: endpoint)
             throw IngestError(.throttled, "partition \(index) has \(queueLimit) requests queued", retryAfterSeconds: retryAfterSeconds)
         }
+        // Series this collector holds no state for (after a restart, or new symbols) get it back from the store first.
+        for (index, history) in await coldHistory(work, context: context) { work[index]?.history = history }
         for index in work.keys { partitions[index].depth.add(1) }
         let results = await withTaskGroup(of: (Int, PartitionResult).self) { group in
             for (index, item) in work {
@@ -185,6 +187,46 @@ public final class IngestPipeline: Sendable {
             status: .accepted, agentID: request.agentID, sequence: sequence, highWaterMark: outcome.highWaterMark,
             barsAccepted: batch.bars.count, detections: batch.detections.count, alerts: batch.alerts.count,
             traceID: context.spanContext?.traceIDHex)
+    }
+
+    /// The stored history of the request's cold series (`Partition.coldSeries`), by partition; nothing in steady state.
+    /// Ingested bars get enough for the Tier-1 detectors to settle, agents' bars (scored at the edge) enough for the
+    /// features' 21-bar look-back. A failed read costs only the warm-up: those series start from their new bars.
+    private func coldHistory(_ work: [Int: PartitionWork], context: ServiceContext) async -> [Int: [Partition.SeriesKey: [StoredBar]]] {
+        var cold: [(index: Int, key: Partition.SeriesKey, before: Int64, limit: Int)] = []
+        for (index, item) in work.sorted(by: { $0.key < $1.key }) {
+            for series in await partitions[index].coldSeries(item) {
+                cold.append((index, series.key, series.before, item.scoreTier1 ? 256 : 32))
+            }
+        }
+        guard !cold.isEmpty else { return [:] }
+        return await tracer.withSpan("collector.partition.warmup", context: context, ofKind: .internal) { span in
+            var histories: [Int: [Partition.SeriesKey: [StoredBar]]] = [:]
+            var bars = 0
+            var failures: [String] = []
+            for series in cold {
+                do {
+                    let history = try await store.latestBars(
+                        symbol: series.key.symbol, intervalSeconds: series.key.interval, before: series.before, limit: series.limit)
+                    histories[series.index, default: [:]][series.key] = history
+                    bars += history.count
+                    metrics.warmup(history.isEmpty ? "empty" : "warmed")
+                } catch {
+                    metrics.warmup("failed")
+                    if failures.count < 3 { failures.append("\(series.key.symbol): \(error)") }
+                }
+            }
+            metrics.warmupBars.increment(by: bars)
+            span.attributes["vigil.series"] = cold.count
+            span.attributes["vigil.bars"] = bars
+            if !failures.isEmpty {
+                span.setStatus(SpanStatus(code: .error, message: failures[0]))
+                logger.warning(
+                    "Cannot read the stored history of cold series; they warm up from their new bars.",
+                    metadata: ["error.message": "\(failures.joined(separator: "; "))", "trace_id": "\(context.spanContext?.traceIDHex ?? "")"])
+            }
+            return histories
+        }
     }
 
     /// Completes the rows' cross-section, keeps them in the feature store, and has each partition score its own rows
@@ -265,6 +307,10 @@ final class PipelineMetrics: Sendable {
     private let batches: [String: Counter]
     private let bars: [String: Counter]
     private let dedupeHits = Counter(label: MetricName.collectorDedupeHits)
+    private let warmupSeries = ["warmed", "empty", "failed"].reduce(into: [String: Counter]()) {
+        $0[$1] = Counter(label: MetricName.collectorWarmupSeries, dimensions: [("outcome", $1)])
+    }
+    let warmupBars = Counter(label: MetricName.collectorWarmupBars)
     private let lag = Metrics.Timer(label: MetricName.collectorIngestLag)
     private let lastBar = Metrics.Gauge(label: MetricName.collectorNewestBarTime)
     private let detections = Mutex<[String: Counter]>([:])
@@ -292,6 +338,8 @@ final class PipelineMetrics: Sendable {
             lastBar.record(Double(newestBar) / 1000)
         }
     }
+
+    func warmup(_ outcome: String) { warmupSeries[outcome]?.increment() }
 
     func duplicate(endpoint: String) {
         batches["\(endpoint)/duplicate"]?.increment()

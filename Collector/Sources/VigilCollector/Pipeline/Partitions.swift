@@ -29,6 +29,8 @@ struct PartitionWork: Sendable {
     var detectSpan: SpanContext?
     /// Compute Tier-2 feature rows for the new bars.
     var computeFeatures = false
+    /// Stored history of series this partition had no state for (`Partition.coldSeries`), oldest first.
+    var history: [Partition.SeriesKey: [StoredBar]] = [:]
 }
 
 /// What a partition returns: silver rows, the alerts its episodes raised or grew, and the market tallies.
@@ -39,6 +41,8 @@ struct PartitionResult: Sendable {
     var tallies: [Int64: MarketTally] = [:]
     /// Tier-2 features of the new bars (per-symbol part; the pipeline adds the cross-section).
     var features = FeatureBatch()
+    /// Stored bars replayed to rebuild cold series' state.
+    var warmedBars = 0
 }
 
 /// The recent bars of one series (the feature window), a fixed-capacity ring.
@@ -145,6 +149,48 @@ actor Partition {
         windows.get(SeriesKey(symbol: symbol, interval: interval))?.entries ?? []
     }
 
+    /// The series of `work` whose Tier-1 detector (ingested bars) or feature state (Tier-2) this partition does not
+    /// have — after a restart, or for a symbol never seen — each with its first bar time in the request. Those dictionaries
+    /// are never evicted, so in steady state this asks the store for nothing.
+    func coldSeries(_ work: PartitionWork) -> [(key: SeriesKey, before: Int64)] {
+        guard work.scoreTier1 || work.computeFeatures else { return [] }
+        return work.series.compactMap { part in
+            let key = SeriesKey(symbol: part.symbol, interval: part.intervalSeconds)
+            let cold = (work.scoreTier1 && detectors[key] == nil) || (work.computeFeatures && featureStates[key] == nil)
+            guard cold, let first = part.bars.map(\.timestamp).min() else { return nil }
+            return (key, first)
+        }
+    }
+
+    /// Rebuilds the missing state of one series from its stored history, so its first new bars are scored as if the
+    /// collector had never stopped (the feature state looks back 21 bars, so it comes back exactly). State that exists
+    /// already — another request for the symbol got here first — is left alone. Returns the bars replayed.
+    private func warm(_ key: SeriesKey, from history: [StoredBar], work: PartitionWork) -> Int {
+        let needsDetector = work.scoreTier1 && detectors[key] == nil
+        let needsFeatures = work.computeFeatures && featureStates[key] == nil
+        let window = windows.get(key) == nil ? BarWindow(capacity: barsPerSymbol) : nil
+        guard needsDetector || needsFeatures, !history.isEmpty else { return 0 }
+        var detector = needsDetector ? SeriesDetector(config: detectorConfig) : nil
+        var features = needsFeatures ? SymbolFeatureState() : nil
+        var row = [Double](repeating: 0, count: FeatureSet.count)
+        var newest = Int64.min
+        var replayed = 0
+        for stored in history where stored.timestamp > newest {
+            newest = stored.timestamp
+            let bar = Bar(
+                symbol: stored.symbol, timestamp: stored.timestamp, intervalSeconds: stored.intervalSeconds, open: stored.open,
+                high: stored.high, low: stored.low, close: stored.close, volume: stored.volume)
+            window?.append(bar)
+            _ = detector?.update(bar)
+            features?.update(bar, tier1Score: 0, into: &row)
+            replayed += 1
+        }
+        if let window { windows.put(key, window, cost: window.cost) }
+        if let detector { detectors[key] = detector }
+        if let features { featureStates[key] = features }
+        return replayed
+    }
+
     func process(_ work: PartitionWork) -> PartitionResult {
         var result = PartitionResult()
         result.bars.reserveCapacity(work.series.reduce(0) { $0 + $1.bars.count })
@@ -156,6 +202,7 @@ actor Partition {
         var row: [Double] = []
         for part in work.series {
             let key = SeriesKey(symbol: part.symbol, interval: part.intervalSeconds)
+            if let history = work.history[key] { result.warmedBars += warm(key, from: history, work: work) }
             let window: BarWindow
             if let cached = windows.get(key) {
                 window = cached

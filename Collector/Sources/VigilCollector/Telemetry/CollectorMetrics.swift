@@ -6,6 +6,8 @@ extension MetricName {
     public static let collectorBatches = "vigil_collector_batches_total"
     public static let collectorBarsReceived = "vigil_collector_bars_received_total"
     public static let collectorDedupeHits = "vigil_collector_dedupe_hits_total"
+    public static let collectorWarmupSeries = "vigil_collector_warmup_series_total"
+    public static let collectorWarmupBars = "vigil_collector_warmup_bars_total"
     public static let collectorPartitionQueueDepth = "vigil_collector_partition_queue_depth"
     public static let collectorDetections = "vigil_collector_detections_total"
     public static let collectorAlerts = "vigil_collector_alerts_total"
@@ -50,6 +52,13 @@ public enum CollectorMetricCatalogue {
         .init(
             name: MetricName.collectorPartitionQueueDepth, type: .gauge, help: "Requests queued for or running in each partition.",
             labels: ["partition"]),
+        .init(
+            name: MetricName.collectorWarmupSeries, type: .counter,
+            help:
+                "Series whose detector or feature state was missing (a restart, a new symbol), by outcome: warmed from stored bars, empty (no history), failed (store error).",
+            labels: ["outcome"]),
+        .init(
+            name: MetricName.collectorWarmupBars, type: .counter, help: "Stored bars read to rebuild the state of cold series.", labels: []),
         .init(
             name: MetricName.collectorDetections, type: .counter,
             help: "Detections stored, by tier and detector (agents' Tier-1 and the collector's).",
