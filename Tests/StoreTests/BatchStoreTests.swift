@@ -44,6 +44,23 @@ struct BatchStoreTests {
         await h.tearDown()
     }
 
+    @Test("Latest bars: the newest of one series before a time, oldest first, other intervals and symbols left out", arguments: StoreKind.available)
+    func latestBars(kind: StoreKind) async throws {
+        let h = try await StoreHarness.make(kind)
+        let daily = (0..<10).map { Fixtures.bar("AAPL", $0) }
+        var hourly = Fixtures.bar("AAPL", 3)
+        hourly.intervalSeconds = 3_600
+        hourly.timestamp += 3_600_000
+        #expect(try await h.store.apply(Fixtures.batch(sequence: 1, bars: daily + [hourly, Fixtures.bar("MSFT", 5)])) == .accepted(highWaterMark: 1))
+        let before = daily[8].timestamp
+        #expect(try await h.store.latestBars(symbol: "AAPL", intervalSeconds: 86_400, before: before, limit: 3) == Array(daily[5..<8]))
+        #expect(try await h.store.latestBars(symbol: "AAPL", intervalSeconds: 86_400, before: before, limit: 100) == Array(daily[0..<8]))
+        #expect(try await h.store.latestBars(symbol: "AAPL", intervalSeconds: 3_600, before: .max, limit: 100) == [hourly])
+        #expect(try await h.store.latestBars(symbol: "AAPL", intervalSeconds: 86_400, before: daily[0].timestamp, limit: 100).isEmpty)
+        #expect(try await h.store.latestBars(symbol: "NONE", intervalSeconds: 86_400, before: .max, limit: 100).isEmpty)
+        await h.tearDown()
+    }
+
     @Test("A duplicate has no effect and is counted", arguments: StoreKind.available)
     func duplicates(kind: StoreKind) async throws {
         let h = try await StoreHarness.make(kind)
