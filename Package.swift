@@ -211,7 +211,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "DetectionTests", dependencies: ["VigilDetection"], path: "Tests/DetectionTests", swiftSettings: swiftSettings),
-        .testTarget(name: "WireTests", dependencies: ["VigilWire", "VigilDetection"], path: "Tests/WireTests", resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WireTests", dependencies: ["VigilWire", "VigilDetection"], path: "Tests/WireTests", resources: [.copy("Golden")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "TelemetryTests",
             dependencies: [
@@ -254,7 +256,9 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["VigilAgent", "VigilHTTP", "VigilWire", "VigilTelemetry", "VigilSpool", "VigilDetection", "VigilConfig", "VigilTestSupport"],
+            dependencies: [
+                "VigilAgent", "VigilHTTP", "VigilWire", "VigilTelemetry", "VigilSpool", "VigilDetection", "VigilConfig", "VigilTestSupport",
+            ],
             path: "Tests/AgentTests",
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings

@@ -114,14 +114,16 @@ public final class IngestPipeline: Sendable {
             metrics.throttled(endpoint: endpoint)
             throw IngestError(.throttled, "partition \(index) has \(queueLimit) requests queued", retryAfterSeconds: retryAfterSeconds)
         }
-        // Series this collector holds no state for (after a restart, or new symbols) get it back from the store first.
-        for (index, history) in await coldHistory(work, context: context) { work[index]?.history = history }
         for index in work.keys { partitions[index].depth.add(1) }
         let results = await withTaskGroup(of: (Int, PartitionResult).self) { group in
             for (index, item) in work {
                 let partition = partitions[index]
                 group.addTask {
                     defer { partition.depth.add(-1) }
+                    // Series the partition holds no state for (after a restart, new symbols) get it back from the store
+                    // first; each partition asks for its own, in parallel with the others.
+                    var item = item
+                    item.history = await self.coldHistory(of: item, in: partition, context: context)
                     return await self.tracer.withSpan("collector.partition.process", context: context, ofKind: .internal) { span in
                         span.attributes["vigil.partition"] = index
                         span.attributes["vigil.bars"] = item.series.reduce(0) { $0 + $1.bars.count }
@@ -189,26 +191,24 @@ public final class IngestPipeline: Sendable {
             traceID: context.spanContext?.traceIDHex)
     }
 
-    /// The stored history of the request's cold series (`Partition.coldSeries`), by partition; nothing in steady state.
-    /// Ingested bars get enough for the Tier-1 detectors to settle, agents' bars (scored at the edge) enough for the
-    /// features' 21-bar look-back. A failed read costs only the warm-up: those series start from their new bars.
-    private func coldHistory(_ work: [Int: PartitionWork], context: ServiceContext) async -> [Int: [Partition.SeriesKey: [StoredBar]]] {
-        var cold: [(index: Int, key: Partition.SeriesKey, before: Int64, limit: Int)] = []
-        for (index, item) in work.sorted(by: { $0.key < $1.key }) {
-            for series in await partitions[index].coldSeries(item) {
-                cold.append((index, series.key, series.before, item.scoreTier1 ? 256 : 32))
-            }
-        }
+    /// The stored history of `item`'s cold series (`Partition.coldSeries`); nothing in steady state. Ingested bars get
+    /// enough for the Tier-1 detectors to settle, agents' bars (scored at the edge) enough for the features' 21-bar
+    /// look-back. A failed read costs only the warm-up: those series start from their new bars.
+    private func coldHistory(of item: PartitionWork, in partition: Partition, context: ServiceContext) async
+        -> [Partition.SeriesKey: [StoredBar]]
+    {
+        let cold = await partition.coldSeries(item)
         guard !cold.isEmpty else { return [:] }
+        let limit = item.scoreTier1 ? 256 : 32
         return await tracer.withSpan("collector.partition.warmup", context: context, ofKind: .internal) { span in
-            var histories: [Int: [Partition.SeriesKey: [StoredBar]]] = [:]
+            var histories: [Partition.SeriesKey: [StoredBar]] = [:]
             var bars = 0
             var failures: [String] = []
             for series in cold {
                 do {
                     let history = try await store.latestBars(
-                        symbol: series.key.symbol, intervalSeconds: series.key.interval, before: series.before, limit: series.limit)
-                    histories[series.index, default: [:]][series.key] = history
+                        symbol: series.key.symbol, intervalSeconds: series.key.interval, before: series.before, limit: limit)
+                    histories[series.key] = history
                     bars += history.count
                     metrics.warmup(history.isEmpty ? "empty" : "warmed")
                 } catch {
@@ -217,6 +217,7 @@ public final class IngestPipeline: Sendable {
                 }
             }
             metrics.warmupBars.increment(by: bars)
+            span.attributes["vigil.partition"] = partition.index
             span.attributes["vigil.series"] = cold.count
             span.attributes["vigil.bars"] = bars
             if !failures.isEmpty {

@@ -157,7 +157,7 @@ actor Partition {
         return work.series.compactMap { part in
             let key = SeriesKey(symbol: part.symbol, interval: part.intervalSeconds)
             let cold = (work.scoreTier1 && detectors[key] == nil) || (work.computeFeatures && featureStates[key] == nil)
-            guard cold, let first = part.bars.map(\.timestamp).min() else { return nil }
+            guard cold, let first = part.bars.lazy.map(\.timestamp).min() else { return nil }
             return (key, first)
         }
     }
@@ -168,8 +168,8 @@ actor Partition {
     private func warm(_ key: SeriesKey, from history: [StoredBar], work: PartitionWork) -> Int {
         let needsDetector = work.scoreTier1 && detectors[key] == nil
         let needsFeatures = work.computeFeatures && featureStates[key] == nil
-        let window = windows.get(key) == nil ? BarWindow(capacity: barsPerSymbol) : nil
         guard needsDetector || needsFeatures, !history.isEmpty else { return 0 }
+        let window = windows.get(key) == nil ? BarWindow(capacity: barsPerSymbol) : nil
         var detector = needsDetector ? SeriesDetector(config: detectorConfig) : nil
         var features = needsFeatures ? SymbolFeatureState() : nil
         var row = [Double](repeating: 0, count: FeatureSet.count)
